@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._breaker import CircuitBreaker
+    from ._errors import CircuitOpenError
+    from ._state import CircuitState
+
+__all__ = ["CircuitBreakerListener"]
+
+logger = logging.getLogger(__name__)
+
+
+class CircuitBreakerListener:
+    """Receives a breaker's events; override the methods you need.
+
+    Each method may be a plain function or an ``async def``. A breaker calls
+    them in the task whose call produced the event, after any state change is
+    committed and never while it holds its lock. An exception raised by a
+    listener is logged at WARNING with its traceback and otherwise ignored:
+    it changes neither the breaker's state nor the caller's result.
+    Cancellation raised inside an ``async`` listener propagates to the caller.
+    """
+
+    def state_change(
+        self, breaker: CircuitBreaker, old: CircuitState, new: CircuitState
+    ) -> Awaitable[None] | None:
+        """Handle a committed transition from *old* to *new*."""
+
+    def failure(
+        self, breaker: CircuitBreaker, exc: BaseException
+    ) -> Awaitable[None] | None:
+        """Handle a call that failed with *exc*, counted or stale."""
+
+    def success(self, breaker: CircuitBreaker) -> Awaitable[None] | None:
+        """Handle a call that succeeded, counted or stale."""
+
+    def rejected(
+        self, breaker: CircuitBreaker, error: CircuitOpenError
+    ) -> Awaitable[None] | None:
+        """Handle a call rejected with *error* before it ran."""
+
+
+_Hook = Callable[..., object]
+
+
+class _Hooks:
+    """The listeners of a breaker, pre-sorted by the events they override.
+
+    Breakers built from the same settings share one instance until a listener
+    is added to or removed from one of them, so an idle breaker costs a
+    pointer here, and an event nobody listens to costs one truth test.
+    """
+
+    __slots__ = ("failure", "listeners", "rejected", "state_change", "success")
+
+    def __init__(self, listeners: Iterable[CircuitBreakerListener]) -> None:
+        self.listeners = tuple(listeners)
+        for listener in self.listeners:
+            if not isinstance(listener, CircuitBreakerListener):
+                raise TypeError(
+                    "listeners must be CircuitBreakerListener instances, "
+                    f"got {listener!r}; subclass CircuitBreakerListener and "
+                    "override the events you need"
+                )
+
+        self.state_change = self._overrides("state_change")
+        self.failure = self._overrides("failure")
+        self.success = self._overrides("success")
+        self.rejected = self._overrides("rejected")
+
+    def _overrides(self, event: str) -> tuple[_Hook, ...]:
+        base = getattr(CircuitBreakerListener, event)
+        return tuple(
+            getattr(listener, event)
+            for listener in self.listeners
+            if getattr(type(listener), event, base) is not base
+        )
+
+
+async def notify(breaker: CircuitBreaker, hooks: tuple[_Hook, ...], *args: Any) -> None:
+    """Call each hook with the breaker and *args*, logging what they raise."""
+    for hook in hooks:
+        try:
+            result = hook(breaker, *args)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.warning(
+                "listener %r of circuit breaker %r raised; ignoring it",
+                hook,
+                breaker.name,
+                exc_info=True,
+            )
