@@ -340,6 +340,42 @@ class CircuitBreaker:
         elif self._success_needs_work:
             await self._after_success(generation)
 
+    # -- settling calls by hand -------------------------------------------------
+
+    # For integrations whose call settles later than it returns, such as an
+    # HTTP response whose body is still to be read. Each admitted generation
+    # must be settled exactly once.
+
+    async def _acquire(self) -> int:
+        """Admit a call and return its generation, or raise CircuitOpenError."""
+        generation = self._closed_generation
+        if generation < 0:
+            generation = self._admit_now()
+            if generation < 0:
+                generation = await self._admit_slow()
+
+        return generation
+
+    async def _settle_success(self, generation: int) -> None:
+        """Record that the call admitted in *generation* succeeded."""
+        if self._success_needs_work:
+            await self._after_success(generation)
+
+    async def _settle_failure(
+        self, generation: int, exc: Exception, open_for: float | None = None
+    ) -> None:
+        """Record that the call admitted in *generation* failed with *exc*.
+
+        *open_for*, in seconds, replaces the reset timeout if this failure
+        opens the circuit. Excluded exceptions are ignored as usual.
+        """
+        if self._count_error(exc, generation):
+            await self._after_error(exc, generation, open_for)
+
+    def _settle_ignored(self, generation: int) -> None:
+        """Record that the call admitted in *generation* says nothing of health."""
+        self._release(generation)
+
     # -- admission -------------------------------------------------------------
 
     def _admit_now(self) -> int:
