@@ -85,9 +85,9 @@ class CircuitBreaker:
     )
 
     # Every state change increments _generation. A call remembers the
-    # generation it was admitted in, and its outcome counts only if the
-    # generation is still current, so a call that straddles a state change
-    # can neither move the state nor give back a permit it never took.
+    # generation it was admitted in, and its outcome counts only while that
+    # generation is current. So a call that straddles a state change can
+    # neither move the state nor give back a permit it never took.
     _generation: int
     _state: CircuitState
     # The two flags the closed-state path reads. _closed_generation is the

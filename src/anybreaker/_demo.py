@@ -32,7 +32,7 @@ ASCII = Symbols(ok="ok", fail="FAIL", rejected="rejected,", transition="*", arro
 
 @dataclass(frozen=True, slots=True)
 class DemoResult:
-    """How the demo's calls ended."""
+    """The demo's call counts by outcome, and the state it ended in."""
 
     succeeded: int
     failed: int
