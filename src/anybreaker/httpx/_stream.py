@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import httpx
+
+from .._breaker import CircuitBreaker
+from ._classify import Outcome
+
+if TYPE_CHECKING:
+    from ._transport import CircuitBreakerTransport
+
+__all__ = ["GuardedStream"]
+
+
+class GuardedStream(httpx.AsyncByteStream):
+    """A response body that settles its request's breaker call when it ends.
+
+    Reading to the end settles the call with the outcome the response was
+    classified as. An exception while reading is classified like one raised
+    before the response arrived. Closing before the end, and cancellation
+    or any other `BaseException` that is not an `Exception`, settle the call
+    as ignored. The call is settled once, by whichever of these comes first.
+    """
+
+    __slots__ = (
+        "_breaker",
+        "_generation",
+        "_inner",
+        "_iterator",
+        "_outcome",
+        "_request",
+        "_settled",
+        "_transport",
+    )
+
+    def __init__(
+        self,
+        inner: httpx.AsyncByteStream,
+        *,
+        transport: CircuitBreakerTransport,
+        breaker: CircuitBreaker,
+        generation: int,
+        request: httpx.Request,
+        outcome: Outcome,
+    ) -> None:
+        self._inner = inner
+        self._transport = transport
+        self._breaker = breaker
+        self._generation = generation
+        self._request = request
+        self._outcome = outcome
+        self._iterator: AsyncIterator[bytes] | None = None
+        self._settled = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        self._iterator = self._inner.__aiter__()
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._iterator is None:
+            self._iterator = self._inner.__aiter__()
+
+        try:
+            return await self._iterator.__anext__()
+        except StopAsyncIteration:
+            if not self._settled:
+                self._settled = True
+                await self._transport._settle_outcome(
+                    self._breaker, self._generation, self._outcome, None
+                )
+
+            raise
+        except Exception as exc:
+            if not self._settled:
+                self._settled = True
+                await self._transport._settle_error(
+                    self._breaker, self._generation, self._request, exc
+                )
+
+            raise
+        except BaseException:
+            self._settle_ignored()
+            raise
+
+    async def aclose(self) -> None:
+        self._settle_ignored()
+        await self._inner.aclose()
+
+    def _settle_ignored(self) -> None:
+        if not self._settled:
+            self._settled = True
+            self._breaker._settle_ignored(self._generation)
