@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -308,4 +309,27 @@ async def test_cancelled_body_read_is_ignored(
             second = await client.get(A)
 
     assert second.content == b"second trial"
+    assert transport.breaker_for(A).state is CircuitState.CLOSED
+
+
+async def test_unclosed_response_returns_permit(clock: FakeClock) -> None:
+    # Popped, not iterated, so that no list keeps the dropped response alive.
+    responses = [
+        httpx.Response(500),
+        httpx.Response(200, stream=BodyStream([b"dropped"])),
+        httpx.Response(200, content=b"next trial"),
+    ]
+    transport = CircuitBreakerTransport(
+        httpx.MockTransport(lambda request: responses.pop(0)), fail_max=1, clock=clock
+    )
+    async with make_client(transport) as client:
+        await open_then_wait(client, transport, clock)
+        request = client.build_request("GET", A)
+        dropped = await client.send(request, stream=True)
+        assert transport.breaker_for(A).state is CircuitState.HALF_OPEN
+        del dropped
+        gc.collect()
+        response = await client.get(A)
+
+    assert response.content == b"next trial"
     assert transport.breaker_for(A).state is CircuitState.CLOSED

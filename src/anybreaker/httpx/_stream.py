@@ -21,7 +21,8 @@ class GuardedStream(httpx.AsyncByteStream):
     classified as. An exception while reading is classified like one raised
     before the response arrived. Closing before the end, and cancellation
     or any other `BaseException` that is not an `Exception`, settle the call
-    as ignored. The call is settled once, by whichever of these comes first.
+    as ignored, and so does collecting a stream that was never closed. The
+    call is settled once, by whichever of these comes first.
     """
 
     __slots__ = (
@@ -87,6 +88,13 @@ class GuardedStream(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         self._settle_ignored()
         await self._inner.aclose()
+
+    def __del__(self) -> None:
+        # A response dropped without being closed must not keep a half-open
+        # trial permit for ever. Settling as ignored awaits nothing, so it
+        # is safe in a finalizer.
+        if not getattr(self, "_settled", True):
+            self._settle_ignored()
 
     def _settle_ignored(self) -> None:
         if not self._settled:
