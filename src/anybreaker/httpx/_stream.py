@@ -9,9 +9,11 @@ from .._breaker import CircuitBreaker
 from ._classify import Outcome
 
 if TYPE_CHECKING:
-    from ._transport import CircuitBreakerTransport
+    from ._outcomes import OutcomePolicy
 
 __all__ = ["GuardedStream"]
+
+_SUCCESS = Outcome.SUCCESS
 
 
 class GuardedStream(httpx.AsyncByteStream):
@@ -31,23 +33,24 @@ class GuardedStream(httpx.AsyncByteStream):
         "_inner",
         "_iterator",
         "_outcome",
+        "_policy",
         "_request",
         "_settled",
-        "_transport",
     )
 
-    def __init__(
+    # Positional parameters, because one is created per streamed response
+    # and keywords cost more to pass.
+    def __init__(  # noqa: PLR0917
         self,
         inner: httpx.AsyncByteStream,
-        *,
-        transport: CircuitBreakerTransport,
+        policy: OutcomePolicy,
         breaker: CircuitBreaker,
         generation: int,
         request: httpx.Request,
         outcome: Outcome,
     ) -> None:
         self._inner = inner
-        self._transport = transport
+        self._policy = policy
         self._breaker = breaker
         self._generation = generation
         self._request = request
@@ -68,15 +71,19 @@ class GuardedStream(httpx.AsyncByteStream):
         except StopAsyncIteration:
             if not self._settled:
                 self._settled = True
-                await self._transport._settle_outcome(
-                    self._breaker, self._generation, self._outcome, None
-                )
+                breaker = self._breaker
+                if self._outcome is not _SUCCESS:
+                    breaker._settle_ignored(self._generation)
+                elif breaker._success_needs_work:
+                    # CircuitBreaker._settle_success has nothing to do unless
+                    # _success_needs_work is set.
+                    await breaker._settle_success(self._generation)
 
             raise
         except Exception as exc:
             if not self._settled:
                 self._settled = True
-                await self._transport._settle_error(
+                await self._policy.settle_error(
                     self._breaker, self._generation, self._request, exc
                 )
 

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import NamedTuple, Self, TypeVar
 
-import anyio
 import httpx
 
 from .._breaker import CircuitBreaker
@@ -15,21 +13,13 @@ from .._errors import CircuitOpenError
 from .._listener import CircuitBreakerListener, _Hooks
 from .._settings import Exclude, Settings, check_int, check_seconds
 from .._state import CircuitState
-from ._classify import (
-    FAILING_STATUS_CODES,
-    Classifier,
-    Outcome,
-    default_classifier,
-    parse_retry_after,
-    utc_now,
-)
+from ._classify import FAILING_STATUS_CODES, Classifier, Outcome
 from ._errors import CircuitOpenTransportError
+from ._outcomes import OutcomePolicy, body_is_pending
 from ._registry import BreakerRegistry, host_key
 from ._stream import GuardedStream
 
 __all__ = ["EXTENSION", "CircuitBreakerTransport", "CircuitReport"]
-
-logger = logging.getLogger(__name__)
 
 #: The name of the request extension that can bypass the breaker, and of the
 #: response extension that contains the `CircuitReport`.
@@ -38,8 +28,6 @@ EXTENSION = "circuit_breaker"
 F = TypeVar("F", bound=Callable[..., object])
 
 _SUCCESS = Outcome.SUCCESS
-_FAILURE = Outcome.FAILURE
-_IGNORED = Outcome.IGNORED
 
 
 class CircuitReport(NamedTuple):
@@ -170,14 +158,19 @@ class CircuitBreakerTransport(httpx.AsyncBaseTransport):
             clock=clock,
         )
         self._hooks = _Hooks(listeners)
-        self._max_open_duration = check_seconds("max_open_duration", max_open_duration)
         self._registry = BreakerRegistry(
             check_int("max_hosts", max_hosts, 1), self._new_breaker, clock
         )
         self._recent = self._registry.recent
         self._key = host_key if key is None else _checked_key(_callable("key", key))
-        self._classifier = (
-            None if classifier is None else _callable("classifier", classifier)
+        if classifier is not None:
+            _callable("classifier", classifier)
+
+        self._default_classifier = classifier is None
+        self._outcomes = OutcomePolicy(
+            classifier,
+            self._settings.reset_timeout,
+            check_seconds("max_open_duration", max_open_duration),
         )
         if not isinstance(open_response, bool):
             raise TypeError(
@@ -264,66 +257,29 @@ class CircuitBreakerTransport(httpx.AsyncBaseTransport):
         try:
             response = await self._inner.handle_async_request(request)
         except BaseException as exc:
-            await self._settle_error(breaker, generation, request, exc)
+            await self._outcomes.settle_error(breaker, generation, request, exc)
             raise
 
         if (
-            self._classifier is None
-            and response.is_closed
+            self._default_classifier
             and response.status_code not in FAILING_STATUS_CODES
         ):
-            # A success with its body in memory. CircuitBreaker._settle_success
-            # has nothing to do unless _success_needs_work is set.
-            if breaker._success_needs_work:
+            stream = response.stream
+            if body_is_pending(stream, response):
+                response.stream = GuardedStream(
+                    stream, self._outcomes, breaker, generation, request, _SUCCESS
+                )
+            elif breaker._success_needs_work:
+                # CircuitBreaker._settle_success, which has nothing to do
+                # unless _success_needs_work is set.
                 await breaker._settle_success(generation)
         else:
-            await self._settle_response(breaker, generation, request, response)
+            await self._outcomes.settle_response(breaker, generation, request, response)
 
         response.extensions[EXTENSION] = _new_report(
             CircuitReport, (key, breaker._state)
         )
         return response
-
-    async def _settle_response(
-        self,
-        breaker: CircuitBreaker,
-        generation: int,
-        request: httpx.Request,
-        response: httpx.Response,
-    ) -> None:
-        """Settle the call now, or wrap its body to settle when the body ends."""
-        try:
-            outcome = self._classify(request, response)
-            stream = response.stream
-            if outcome is _FAILURE:
-                await self._settle_status_failure(
-                    breaker, generation, request, response
-                )
-            elif (
-                response.is_closed
-                or isinstance(stream, httpx.ByteStream)
-                or not isinstance(stream, httpx.AsyncByteStream)
-            ):
-                # The body is already in memory, so reading it cannot fail. An
-                # async client raises RuntimeError on a stream that is not
-                # async, so such a body has no reading phase to wait for.
-                await self._settle_outcome(breaker, generation, outcome, None)
-            else:
-                response.stream = GuardedStream(
-                    stream,
-                    transport=self,
-                    breaker=breaker,
-                    generation=generation,
-                    request=request,
-                    outcome=outcome,
-                )
-        except BaseException:
-            # A listener notification was cancelled. The caller never gets
-            # the response, so release its connection here.
-            with anyio.CancelScope(shield=True):
-                await response.aclose()
-
-            raise
 
     def _reject(
         self, request: httpx.Request, key: str, error: CircuitOpenError
@@ -342,101 +298,6 @@ class CircuitBreakerTransport(httpx.AsyncBaseTransport):
             request=request,
             extensions={EXTENSION: CircuitReport(key, error.state)},
         )
-
-    # -- outcomes ----------------------------------------------------------------
-
-    def _classify(
-        self, request: httpx.Request, result: httpx.Response | Exception
-    ) -> Outcome:
-        classifier = self._classifier
-        if classifier is None:
-            return default_classifier(request, result)
-
-        try:
-            outcome: object = classifier(request, result)
-        except Exception:
-            logger.warning(
-                "classifier %r raised on %s %s; using the default classification",
-                classifier,
-                request.method,
-                request.url,
-                exc_info=True,
-            )
-            return default_classifier(request, result)
-
-        if not isinstance(outcome, Outcome):
-            logger.warning(
-                "classifier %r returned %r, not an Outcome, on %s %s; "
-                "using the default classification",
-                classifier,
-                outcome,
-                request.method,
-                request.url,
-            )
-            return default_classifier(request, result)
-
-        return outcome
-
-    async def _settle_outcome(
-        self,
-        breaker: CircuitBreaker,
-        generation: int,
-        outcome: Outcome,
-        error: Exception | None,
-    ) -> None:
-        """Settle a call with *outcome*. A failure needs its *error*."""
-        if outcome is _SUCCESS:
-            await breaker._settle_success(generation)
-        elif outcome is _FAILURE and error is not None:
-            await breaker._settle_failure(generation, error)
-        else:
-            breaker._settle_ignored(generation)
-
-    async def _settle_error(
-        self,
-        breaker: CircuitBreaker,
-        generation: int,
-        request: httpx.Request,
-        exc: BaseException,
-    ) -> None:
-        """Settle a call that raised *exc*, before or after its response."""
-        if isinstance(exc, Exception):
-            outcome = self._classify(request, exc)
-            await self._settle_outcome(breaker, generation, outcome, exc)
-        else:
-            breaker._settle_ignored(generation)
-
-    async def _settle_status_failure(
-        self,
-        breaker: CircuitBreaker,
-        generation: int,
-        request: httpx.Request,
-        response: httpx.Response,
-    ) -> None:
-        error = httpx.HTTPStatusError(
-            f"{request.method} {request.url} returned "
-            f"{response.status_code} {response.reason_phrase}",
-            request=request,
-            response=response,
-        )
-        await breaker._settle_failure(generation, error, self._open_for(response))
-
-    def _open_for(self, response: httpx.Response) -> float | None:
-        """Return how long ``Retry-After`` keeps a failing *response*'s host open.
-
-        Returns None when the header is missing or invalid, so that the
-        reset timeout applies.
-        """
-        value = response.headers.get("Retry-After")
-        if value is None:
-            return None
-
-        seconds = parse_retry_after(value, utc_now())
-        if seconds is None:
-            return None
-
-        reset_timeout = self._settings.reset_timeout
-        return max(reset_timeout, min(seconds, self._max_open_duration))
 
     # -- lifecycle ---------------------------------------------------------------
 
