@@ -1,12 +1,19 @@
 """The cost of `CircuitBreakerTransport` per request, and its memory per host.
 
-Two rows of timings, each interleaved with `harness.interleave`:
+Four rows of timings, each interleaved with `harness.interleave`:
 
 * client: ``await client.get(url)`` through ``httpx.AsyncClient`` over an
-  ``httpx.MockTransport``, with and without the breaker transport around it;
+  ``httpx.MockTransport``, alone, behind a pass-through layer that only
+  awaits the mock, and behind the breaker transport;
 * layer: ``await transport.handle_async_request(request)`` called directly on
-  the mock, on a pass-through layer that only awaits the mock, and on the
-  breaker transport, so the breaker's own cost is not hidden by the client's.
+  the same three, so the breaker's own cost is not hidden by the client's;
+* stream: the layer row again, except that the mock returns a streamed body
+  that is then read to the end, which the breaker must wrap. Real transports
+  such as ``httpx.AsyncHTTPTransport`` always return streamed bodies;
+* server: ``await client.get(url)`` against a minimal HTTP/1.1 server on
+  127.0.0.1 in the same event loop, through ``httpx.AsyncHTTPTransport``
+  with keep-alive, alone, behind the pass-through layer and behind the
+  breaker. The server's own work is part of every sample.
 
 Every request goes to one host whose circuit stays closed. Then the memory of
 100,000 idle hosts in the registry, keys included, is measured with
@@ -21,10 +28,13 @@ import argparse
 import asyncio
 import gc
 import tracemalloc
+from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import httpx
 
+from anybreaker._demo_http import serve_http
 from anybreaker.httpx import CircuitBreakerTransport
 from harness import Runner, Spread, calibrate, interleave, ratios
 
@@ -32,11 +42,9 @@ URL = "https://api.example.com/items"
 #: Idle hosts whose registry memory is measured.
 HOSTS = 100_000
 
-CLIENT_PLAIN = "client"
-CLIENT_BREAKER = "client+breaker"
-LAYER_PLAIN = "mock"
-LAYER_FORWARD = "mock+pass-through"
-LAYER_BREAKER = "mock+breaker"
+PLAIN = "mock"
+FORWARD = "mock+pass-through"
+BREAKER = "mock+breaker"
 
 
 class PassThrough(httpx.AsyncBaseTransport):
@@ -49,15 +57,34 @@ class PassThrough(httpx.AsyncBaseTransport):
         return await self._inner.handle_async_request(request)
 
 
+class OneChunk(httpx.AsyncByteStream):
+    """A streamed body of one chunk, like a small response off the network."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b"ok"
+
+
 def _fresh_response(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, content=b"ok")
 
 
-def _client_loop(client: httpx.AsyncClient) -> Runner:
+def _streamed_response(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, stream=OneChunk())
+
+
+def _three_ways(inner: httpx.AsyncBaseTransport) -> dict[str, httpx.AsyncBaseTransport]:
+    return {
+        PLAIN: inner,
+        FORWARD: PassThrough(inner),
+        BREAKER: CircuitBreakerTransport(inner),
+    }
+
+
+def _client_loop(client: httpx.AsyncClient, url: str = URL) -> Runner:
     async def loop(count: int) -> None:
         get = client.get
         for _ in range(count):
-            await get(URL)
+            await get(url)
 
     return loop
 
@@ -69,6 +96,18 @@ def _layer_loop(transport: httpx.AsyncBaseTransport) -> Runner:
     async def loop(count: int) -> None:
         for _ in range(count):
             await handle(request)
+
+    return loop
+
+
+def _stream_loop(transport: httpx.AsyncBaseTransport) -> Runner:
+    request = httpx.Request("GET", URL)
+    handle = transport.handle_async_request
+
+    async def loop(count: int) -> None:
+        for _ in range(count):
+            response = await handle(request)
+            await response.aread()
 
     return loop
 
@@ -99,29 +138,57 @@ async def _row(
 
 
 async def _time_client(*, repeats: int, block_ns: int) -> dict[str, Any]:
-    plain = httpx.AsyncClient(transport=httpx.MockTransport(_fresh_response))
-    guarded = httpx.AsyncClient(
-        transport=CircuitBreakerTransport(httpx.MockTransport(_fresh_response))
-    )
-    async with plain, guarded:
-        runners = {
-            CLIENT_PLAIN: _client_loop(plain),
-            CLIENT_BREAKER: _client_loop(guarded),
-        }
-        return await _row(runners, CLIENT_PLAIN, repeats=repeats, block_ns=block_ns)
+    transports = _three_ways(httpx.MockTransport(_fresh_response))
+    clients = {
+        name: httpx.AsyncClient(transport=transport)
+        for name, transport in transports.items()
+    }
+    runners = {name: _client_loop(client) for name, client in clients.items()}
+    try:
+        return await _row(runners, PLAIN, repeats=repeats, block_ns=block_ns)
+    finally:
+        for client in clients.values():
+            await client.aclose()
 
 
 async def _time_layer(*, repeats: int, block_ns: int) -> dict[str, Any]:
     # One prepared response, returned every time, so that the mock costs as
     # little as possible and the layers above it dominate the timing.
     response = httpx.Response(200, content=b"ok")
-    mock = httpx.MockTransport(lambda request: response)
-    runners = {
-        LAYER_PLAIN: _layer_loop(mock),
-        LAYER_FORWARD: _layer_loop(PassThrough(mock)),
-        LAYER_BREAKER: _layer_loop(CircuitBreakerTransport(mock)),
-    }
-    return await _row(runners, LAYER_PLAIN, repeats=repeats, block_ns=block_ns)
+    transports = _three_ways(httpx.MockTransport(lambda request: response))
+    runners = {name: _layer_loop(transport) for name, transport in transports.items()}
+    return await _row(runners, PLAIN, repeats=repeats, block_ns=block_ns)
+
+
+async def _time_stream(*, repeats: int, block_ns: int) -> dict[str, Any]:
+    transports = _three_ways(httpx.MockTransport(_streamed_response))
+    runners = {name: _stream_loop(transport) for name, transport in transports.items()}
+    return await _row(runners, PLAIN, repeats=repeats, block_ns=block_ns)
+
+
+async def _time_server(*, repeats: int, block_ns: int) -> dict[str, Any]:
+    async with anyio.create_task_group() as servers:
+        port = await serve_http(servers, lambda: 200)
+        url = f"http://127.0.0.1:{port}/"
+        # Each way gets its own connection pool, so that they share nothing.
+        clients = {
+            name: httpx.AsyncClient(transport=transport, trust_env=False)
+            for name, transport in {
+                PLAIN: httpx.AsyncHTTPTransport(),
+                FORWARD: PassThrough(httpx.AsyncHTTPTransport()),
+                BREAKER: CircuitBreakerTransport(httpx.AsyncHTTPTransport()),
+            }.items()
+        }
+        runners = {name: _client_loop(client, url) for name, client in clients.items()}
+        try:
+            row = await _row(runners, PLAIN, repeats=repeats, block_ns=block_ns)
+        finally:
+            for client in clients.values():
+                await client.aclose()
+
+            servers.cancel_scope.cancel()
+
+    return row
 
 
 def measure_memory(hosts: int = HOSTS) -> dict[str, float]:
@@ -157,21 +224,30 @@ def measure_memory(hosts: int = HOSTS) -> dict[str, float]:
 def run(quick: bool = False) -> dict[str, Any]:
     """Run every measurement and return the raw figures.
 
-    The result maps ``client`` and ``layer`` to rows and ``memory`` to the
-    bytes per idle host. A row gives ns per request as median, low and high
-    over the repeats. It also gives the ratio to the row's baseline and the
-    ns added over it, both computed per repeat from paired samples.
+    The result maps ``client``, ``layer``, ``stream`` and ``server`` to rows,
+    and ``memory`` to the bytes per idle host. A row gives ns per request as
+    median, low and high over the repeats. It also gives the ratio to the
+    row's baseline and the ns added over it, both computed per repeat from
+    paired samples. Every row keys its three ways as ``mock``,
+    ``mock+pass-through`` and ``mock+breaker``, even the server row, whose
+    innermost transport is the real ``httpx.AsyncHTTPTransport``.
     """
-    repeats = 5 if quick else 21
-    block_ns = 20_000_000 if quick else 100_000_000
-    client = asyncio.run(_time_client(repeats=repeats, block_ns=block_ns))
-    layer = asyncio.run(_time_layer(repeats=repeats, block_ns=block_ns))
-    memory = measure_memory(20_000 if quick else HOSTS)
-    return {"client": client, "layer": layer, "memory": memory}
+    repeats = 5 if quick else 31
+    block_ns = 20_000_000 if quick else 50_000_000
+    timings = {
+        name: asyncio.run(time_row(repeats=repeats, block_ns=block_ns))
+        for name, time_row in (
+            ("client", _time_client),
+            ("layer", _time_layer),
+            ("stream", _time_stream),
+            ("server", _time_server),
+        )
+    }
+    return {**timings, "memory": measure_memory(20_000 if quick else HOSTS)}
 
 
 def _print(results: dict[str, Any]) -> None:
-    for name in ("client", "layer"):
+    for name in ("client", "layer", "stream", "server"):
         row = results[name]
         print(f"{name} row (baseline {row['baseline']}):")
         for key, spread in row["ns"].items():
