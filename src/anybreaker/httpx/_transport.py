@@ -70,6 +70,10 @@ class CircuitBreakerTransport(httpx.AsyncBaseTransport):
     classified, or is closed early, which is ignored. A half-open trial keeps
     its permit until then.
 
+    ``extensions={"circuit_breaker": False}`` on a request sends it straight
+    to the inner transport, uncounted and never rejected. Every other
+    response gets a `CircuitReport` in ``response.extensions["circuit_breaker"]``.
+
     Args:
         transport: The inner transport that sends the requests. A new
             `httpx.AsyncHTTPTransport` is used when it is omitted.
