@@ -19,6 +19,10 @@ class CircuitOpenError(Exception):
             what happens next.
     """
 
+    # Slots keep the attributes out of a per-instance __dict__, which would be
+    # created on the first assignment and double the cost of building the error.
+    __slots__ = ("name", "retry_after", "state")
+
     # The message is built on demand: rejections are a hot path, and most of
     # them are caught without ever being printed.
     def __init__(
