@@ -59,6 +59,14 @@ class _Hooks:
     __slots__ = ("failure", "listeners", "rejected", "state_change", "success")
 
     def __init__(self, listeners: Iterable[CircuitBreakerListener]) -> None:
+        if isinstance(listeners, CircuitBreakerListener) or not isinstance(
+            listeners, Iterable
+        ):
+            raise TypeError(
+                "listeners must be an iterable of CircuitBreakerListener "
+                f"instances, got {listeners!r}; wrap a single listener in a list"
+            )
+
         self.listeners = tuple(listeners)
         for listener in self.listeners:
             if not isinstance(listener, CircuitBreakerListener):

@@ -52,7 +52,11 @@ def split_exclude(
     tuple[type[BaseException], ...], tuple[Callable[[BaseException], bool], ...]
 ]:
     """Split *exclude* into exception types and predicates, or raise TypeError."""
-    if isinstance(exclude, type | str) or callable(exclude):
+    if (
+        isinstance(exclude, type | str)
+        or callable(exclude)
+        or not isinstance(exclude, Iterable)
+    ):
         raise TypeError(
             f"exclude must be an iterable of exception types and predicates, "
             f"got {exclude!r}; wrap a single entry in a tuple"
