@@ -206,11 +206,11 @@ def hold() -> Callable[..., Awaitable[HeldCall]]:
         *,
         wait: bool = True,
     ) -> HeldCall:
-        held = HeldCall(breaker, guard)
-        task_group.start_soon(held.run)
+        call = HeldCall(breaker, guard)
+        task_group.start_soon(call.run)
         if wait:
-            await held.decided.wait()
+            await call.decided.wait()
 
-        return held
+        return call
 
     return start

@@ -113,12 +113,12 @@ async def test_half_open_admits_one_with_slow_listener(
     async with anyio.create_task_group() as task_group:
         callers = [await hold(task_group, breaker, wait=False) for _ in range(50)]
         await anyio.wait_all_tasks_blocked()
-        admitted = [held for held in callers if held.admitted]
-        for held in admitted:
-            await held.succeed()
+        admitted = [call for call in callers if call.admitted]
+        for call in admitted:
+            await call.succeed()
 
     assert len(admitted) == 1
-    assert sum(isinstance(held.raised, CircuitOpenError) for held in callers) == 49
+    assert sum(isinstance(call.raised, CircuitOpenError) for call in callers) == 49
     assert breaker.state is CircuitState.CLOSED
 
 
