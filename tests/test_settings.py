@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -215,6 +216,15 @@ class SyncCallable:
         pass
 
 
+class AsyncCallable:
+    async def __call__(self) -> None:
+        pass
+
+
+async def async_generator() -> AsyncIterator[int]:
+    yield 1
+
+
 @pytest.mark.parametrize(
     "target",
     [
@@ -224,6 +234,8 @@ class SyncCallable:
         staticmethod(plain_function),
         classmethod(plain_function),
         functools.partial(plain_function),
+        AsyncCallable,
+        async_generator,
         5,
     ],
     ids=[
@@ -233,6 +245,8 @@ class SyncCallable:
         "staticmethod",
         "classmethod",
         "partial",
+        "class_with_async_call",
+        "async_generator",
         "int",
     ],
 )

@@ -572,5 +572,10 @@ def _is_async_callable(func: object) -> bool:
     if inspect.iscoroutinefunction(func):
         return True
 
+    # A class whose instances have an async __call__ is itself a plain callable
+    # that returns an instance, not an awaitable.
+    if inspect.isfunction(func) or isinstance(func, type):
+        return False
+
     call = getattr(func, "__call__", None)  # noqa: B004
-    return not inspect.isfunction(func) and inspect.iscoroutinefunction(call)
+    return inspect.iscoroutinefunction(call)
