@@ -15,6 +15,10 @@ from anybreaker import (
     CircuitState,
 )
 
+#: Real seconds to wait for an event that a correct breaker sets without
+#: delay. Only a bug makes a test reach it, which then fails instead of hanging.
+EVENT_TIMEOUT = 5.0
+
 #: A way to run ``func`` through a breaker: `call`, the decorator or a block.
 Guard = Callable[[CircuitBreaker, Callable[[], Awaitable[Any]]], Awaitable[Any]]
 
@@ -131,16 +135,20 @@ class HeldCall:
 
     async def succeed(self) -> None:
         self._release.set()
-        await self.done.wait()
+        await self._wait_done()
 
     async def fail(self, error: BaseException) -> None:
         self._error = error
         self._release.set()
-        await self.done.wait()
+        await self._wait_done()
 
     async def cancel(self) -> None:
         self.scope.cancel()
-        await self.done.wait()
+        await self._wait_done()
+
+    async def _wait_done(self) -> None:
+        with anyio.fail_after(EVENT_TIMEOUT):
+            await self.done.wait()
 
 
 async def through_call(
@@ -209,7 +217,8 @@ def hold() -> Callable[..., Awaitable[HeldCall]]:
         call = HeldCall(breaker, guard)
         task_group.start_soon(call.run)
         if wait:
-            await call.decided.wait()
+            with anyio.fail_after(EVENT_TIMEOUT):
+                await call.decided.wait()
 
         return call
 

@@ -47,6 +47,12 @@ class BlockingListener(CircuitBreakerListener):
         self.event = event
         self.entered = anyio.Event()
 
+    async def wait_until_blocked(self) -> None:
+        # A real-time limit, so that a breaker that never awaits the listener
+        # fails the test instead of hanging it.
+        with anyio.fail_after(5):
+            await self.entered.wait()
+
     async def _block(self, event: str) -> None:
         if event == self.event:
             self.entered.set()
@@ -105,8 +111,8 @@ async def test_cancel_not_counted(
     breaker = CircuitBreaker(fail_max=1, listeners=[recorder])
 
     async with anyio.create_task_group() as task_group:
-        held = await hold(task_group, breaker, guard)
-        await held.cancel()
+        call = await hold(task_group, breaker, guard)
+        await call.cancel()
 
     assert breaker.state is CircuitState.CLOSED
     assert breaker.failure_count == 0
@@ -120,8 +126,8 @@ async def test_cancel_keeps_failure_count(guard: Guard, hold: Hold) -> None:
         await guard(breaker, fail)
 
     async with anyio.create_task_group() as task_group:
-        held = await hold(task_group, breaker, guard)
-        await held.cancel()
+        call = await hold(task_group, breaker, guard)
+        await call.cancel()
 
     assert breaker.failure_count == 1
 
@@ -184,7 +190,7 @@ async def test_cancel_during_transition_listener(clock: FakeClock) -> None:
 
     async with anyio.create_task_group() as task_group:
         task_group.start_soon(breaker.call, count_run)
-        await listener.entered.wait()
+        await listener.wait_until_blocked()
         task_group.cancel_scope.cancel()
 
     assert runs == 0
@@ -200,7 +206,7 @@ async def test_cancel_during_failure_listener(clock: FakeClock) -> None:
 
     async with anyio.create_task_group() as task_group:
         task_group.start_soon(breaker.call, fail)
-        await listener.entered.wait()
+        await listener.wait_until_blocked()
         task_group.cancel_scope.cancel()
 
     breaker.remove_listener(listener)
@@ -220,7 +226,7 @@ async def test_cancel_during_trial_failure_listener(clock: FakeClock) -> None:
 
     async with anyio.create_task_group() as task_group:
         task_group.start_soon(breaker.call, fail)
-        await listener.entered.wait()
+        await listener.wait_until_blocked()
         task_group.cancel_scope.cancel()
 
     assert breaker.state is CircuitState.OPEN
@@ -241,7 +247,7 @@ async def test_cancel_during_trial_success_listener(clock: FakeClock) -> None:
 
     async with anyio.create_task_group() as task_group:
         task_group.start_soon(breaker.call, succeed)
-        await listener.entered.wait()
+        await listener.wait_until_blocked()
         task_group.cancel_scope.cancel()
 
     breaker.remove_listener(listener)
@@ -259,11 +265,63 @@ async def test_cancel_during_closing_listener(clock: FakeClock) -> None:
 
     async with anyio.create_task_group() as task_group:
         task_group.start_soon(breaker.call, succeed)
-        await listener.entered.wait()
+        await listener.wait_until_blocked()
         task_group.cancel_scope.cancel()
 
     assert breaker.state is CircuitState.CLOSED
     assert await breaker.call(succeed) == "ok"
+
+
+async def call_while_cancelled(
+    breaker: CircuitBreaker, guard: Guard, error: Exception | None
+) -> None:
+    """Call through *breaker* and cancel the caller's scope during the call.
+
+    The protected function cancels the scope and then raises *error*, or
+    returns if it is None, without a checkpoint in between. So the breaker
+    records the outcome while the cancellation is pending.
+    """
+    with anyio.CancelScope() as scope:
+
+        async def cancel_then_finish() -> str:
+            scope.cancel()
+            if error is not None:
+                raise error
+
+            return "ok"
+
+        await guard(breaker, cancel_then_finish)
+
+
+@pytest.mark.anyio
+async def test_pending_cancel_keeps_trip(guard: Guard) -> None:
+    breaker = CircuitBreaker(fail_max=1)
+
+    with pytest.raises(UpstreamError):
+        await call_while_cancelled(breaker, guard, UpstreamError("failed"))
+
+    assert breaker.state is CircuitState.OPEN
+
+
+@pytest.mark.anyio
+async def test_pending_cancel_keeps_reopen(guard: Guard, clock: FakeClock) -> None:
+    breaker = CircuitBreaker(fail_max=1, reset_timeout=3.0, clock=clock)
+    await open_then_wait(breaker, clock)
+
+    with pytest.raises(UpstreamError):
+        await call_while_cancelled(breaker, guard, UpstreamError("trial failed"))
+
+    assert breaker.state is CircuitState.OPEN
+
+
+@pytest.mark.anyio
+async def test_pending_cancel_keeps_close(guard: Guard, clock: FakeClock) -> None:
+    breaker = CircuitBreaker(fail_max=1, reset_timeout=3.0, clock=clock)
+    await open_then_wait(breaker, clock)
+
+    await call_while_cancelled(breaker, guard, None)
+
+    assert breaker.state is CircuitState.CLOSED
 
 
 # -- asyncio only: task.cancel(), asyncio.timeout and TaskGroup --------------------

@@ -129,6 +129,25 @@ async def test_block_nested_inner_failure(clock: FakeClock) -> None:
 
 
 @pytest.mark.anyio
+async def test_block_nested_across_transitions(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(fail_max=1, reset_timeout=3.0, clock=clock)
+
+    async with breaker:
+        with pytest.raises(UpstreamError):
+            await breaker.call(fail)
+
+        clock.advance(3.0)
+        async with breaker:
+            state_in_trial = breaker.state
+
+        state_after_trial = breaker.state
+
+    assert state_in_trial is CircuitState.HALF_OPEN
+    assert state_after_trial is CircuitState.CLOSED
+    assert breaker.state is CircuitState.CLOSED
+
+
+@pytest.mark.anyio
 async def test_block_concurrent_tasks(
     clock: FakeClock, hold: Hold, guard: Guard
 ) -> None:
