@@ -25,6 +25,10 @@ class NotFoundError(LookupError):
     pass
 
 
+class AbortError(BaseException):
+    """A BaseException subclass that is not an Exception, so never a failure."""
+
+
 async def succeed() -> str:
     return "ok"
 
@@ -174,8 +178,8 @@ async def test_exclude_held_trial_frees_permit(clock: FakeClock, hold: Hold) -> 
 
 @pytest.mark.parametrize(
     "error",
-    [KeyboardInterrupt(), SystemExit(1), GeneratorExit()],
-    ids=["KeyboardInterrupt", "SystemExit", "GeneratorExit"],
+    [KeyboardInterrupt(), SystemExit(1), GeneratorExit(), AbortError()],
+    ids=["KeyboardInterrupt", "SystemExit", "GeneratorExit", "custom"],
 )
 async def test_base_exception_never_counted(
     guard: Guard, recorder: RecordingListener, error: BaseException
@@ -193,8 +197,8 @@ async def test_base_exception_never_counted(
 
 @pytest.mark.parametrize(
     "error",
-    [KeyboardInterrupt(), SystemExit(1), GeneratorExit()],
-    ids=["KeyboardInterrupt", "SystemExit", "GeneratorExit"],
+    [KeyboardInterrupt(), SystemExit(1), GeneratorExit(), AbortError()],
+    ids=["KeyboardInterrupt", "SystemExit", "GeneratorExit", "custom"],
 )
 async def test_base_exception_frees_permit(
     guard: Guard, clock: FakeClock, error: BaseException
