@@ -279,3 +279,55 @@ async def test_half_open_runs_trials_at_once(guard: Guard, clock: FakeClock) -> 
 
     assert inside_at_once == 100
     assert breaker.state is CircuitState.CLOSED
+
+
+# -- errors raised before the call runs ------------------------------------------
+
+
+async def takes_one(value: int) -> int:
+    return value
+
+
+@pytest.mark.anyio
+async def test_call_wrong_arguments_not_counted() -> None:
+    breaker = CircuitBreaker(fail_max=1)
+
+    with pytest.raises(TypeError):
+        await breaker.call(takes_one, 1, 2)  # type: ignore[call-arg]
+
+    assert breaker.state is CircuitState.CLOSED
+    assert breaker.failure_count == 0
+
+
+@pytest.mark.anyio
+async def test_call_wrong_arguments_free_trial(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(fail_max=1, reset_timeout=5.0, clock=clock)
+    await open_then_wait(breaker, clock)
+
+    with pytest.raises(TypeError):
+        await breaker.call(takes_one)  # type: ignore[call-arg]
+
+    assert breaker.state is CircuitState.HALF_OPEN
+    assert await breaker.call(takes_one, 7) == 7
+    assert breaker.state is CircuitState.CLOSED
+
+
+@pytest.mark.anyio
+async def test_decorated_callable_wrong_arguments_free_trial(
+    clock: FakeClock,
+) -> None:
+    class Upstream:
+        async def __call__(self, value: int) -> int:
+            return value
+
+    breaker = CircuitBreaker(fail_max=1, reset_timeout=5.0, clock=clock)
+    guarded = breaker(Upstream())
+    await open_then_wait(breaker, clock)
+
+    with pytest.raises(TypeError):
+        await guarded()
+
+    assert breaker.state is CircuitState.HALF_OPEN
+    assert breaker.failure_count == 0
+    assert await guarded(3) == 3
+    assert breaker.state is CircuitState.CLOSED

@@ -259,7 +259,15 @@ class CircuitBreaker:
                 generation = await self._admit_slow()
 
         try:
-            result = await func(*args, **kwargs)
+            awaitable = func(*args, **kwargs)
+        except BaseException:
+            # Calling an async function runs none of its body, so only a
+            # programming error such as a wrong argument lands here.
+            self._release(generation)
+            raise
+
+        try:
+            result = await awaitable
         except BaseException as exc:
             if self._count_error(exc, generation):
                 await self._after_error(exc, generation)

@@ -32,7 +32,13 @@ def _anybreaker_make(_anybreaker_breaker, _anybreaker_func{defaults}):
                 _anybreaker_generation = await _anybreaker_breaker._admit_slow()
 
         try:
-            _anybreaker_result = await _anybreaker_func({arguments})
+            _anybreaker_awaitable = _anybreaker_func({arguments})
+        except BaseException:
+            _anybreaker_breaker._release(_anybreaker_generation)
+            raise
+
+        try:
+            _anybreaker_result = await _anybreaker_awaitable
         except BaseException as _anybreaker_exc:
             if _anybreaker_breaker._count_error(
                 _anybreaker_exc, _anybreaker_generation
