@@ -15,7 +15,7 @@ from .._settings import Exclude, Settings, check_int, check_seconds
 from .._state import CircuitState
 from ._classify import FAILING_STATUS_CODES, Classifier, Outcome
 from ._errors import CircuitOpenTransportError
-from ._outcomes import OutcomePolicy, body_is_pending
+from ._outcomes import OutcomePolicy
 from ._registry import BreakerRegistry, host_key
 from ._stream import GuardedStream
 
@@ -269,14 +269,21 @@ class CircuitBreakerTransport(httpx.AsyncBaseTransport):
             and response.status_code not in FAILING_STATUS_CODES
         ):
             stream = response.stream
-            if body_is_pending(stream, response):
+            # body_is_pending, written out so that a body already in memory
+            # costs one attribute read.
+            if (
+                response.is_closed
+                or isinstance(stream, httpx.ByteStream)
+                or not isinstance(stream, httpx.AsyncByteStream)
+            ):
+                if breaker._success_needs_work:
+                    # CircuitBreaker._settle_success, which has nothing to do
+                    # unless _success_needs_work is set.
+                    await breaker._settle_success(generation)
+            else:
                 response.stream = GuardedStream(
                     stream, self._outcomes, breaker, generation, request, _SUCCESS
                 )
-            elif breaker._success_needs_work:
-                # CircuitBreaker._settle_success, which has nothing to do
-                # unless _success_needs_work is set.
-                await breaker._settle_success(generation)
         else:
             await self._outcomes.settle_response(breaker, generation, request, response)
 
