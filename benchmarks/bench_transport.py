@@ -20,6 +20,12 @@ Every request goes to one host whose circuit stays closed. Then the memory of
 tracemalloc.
 
 Run ``python benchmarks/bench_transport.py [--quick]`` from the repository.
+
+NOTE: on a 2-vCPU VM with Python 3.11, the breaker adds about 0.6 µs in the
+layer row but about 2 µs in the client row. Removing any one of its steps
+(key, registry lookup, report) from the client-row path removed almost all
+of the difference, so the extra cost is not the sum of the steps, and its
+cause was not found.
 """
 
 from __future__ import annotations
