@@ -56,6 +56,10 @@ async def _row(
             key: ratios(values, samples[baseline]).as_dict()
             for key, values in samples.items()
         },
+        "ratio_to_bare_await": {
+            key: ratios(values, samples[BARE_AWAIT]).as_dict()
+            for key, values in samples.items()
+        },
         "samples_ns": samples,
     }
 
@@ -85,8 +89,12 @@ async def run(
         BARE_AWAIT: awaiting_loop(trivial),
         PLAIN_WRAPPER: awaiting_loop(_wrapper),
     }
-    failure: dict[str, Runner] = {RAISE_AND_CATCH: catching_loop(failing, Boom)}
-    rejection: dict[str, Runner] = {RAISE_AND_CATCH: catching_loop(failing, Boom)}
+    # Rows 2 and 3 time a bare await as well, for their ratios to it.
+    failure: dict[str, Runner] = {
+        RAISE_AND_CATCH: catching_loop(failing, Boom),
+        BARE_AWAIT: awaiting_loop(trivial),
+    }
+    rejection = dict(failure)
     closed: dict[str, Any] = {}
     opened: dict[str, Any] = {}
     for contender in contenders:
@@ -134,8 +142,9 @@ async def run(
             errors["open"][key] = "admitted a call during the rejection loop"
 
     rows["open"]["retained_bytes_per_rejection"] = {
-        key: await _retained_per_rejection(rejection[key], rejections)
-        for key in rejection
+        key: await _retained_per_rejection(runner, rejections)
+        for key, runner in rejection.items()
+        if key != BARE_AWAIT
     }
     rows["open"]["rejections_traced"] = rejections
     for name, row in rows.items():

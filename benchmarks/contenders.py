@@ -59,6 +59,8 @@ class Contender:
     api: str
     #: How the library's model maps onto fail_max and reset_timeout, if at all.
     notes: str = ""
+    #: Why a rejection keeps memory, for libraries whose rejections do.
+    rejection_notes: str = ""
     #: The exception raised when the breaker rejects a call.
     open_error: type[BaseException] = Exception
     #: Why the contender cannot run, or "" when it can.
@@ -284,6 +286,12 @@ class Purgatory(Contender):
         "the circuit up in the factory's in-memory store on every call. An idle "
         "breaker here is one circuit registered in a factory. It has no limit "
         "on concurrent half-open trials."
+    )
+    rejection_notes = (
+        "purgatory raises one exception instance, the circuit's open-state "
+        "object, for every rejection. Each raise adds the frames it passes "
+        "through to that instance's traceback, which keeps them alive, so its "
+        "memory and its rejection time grow with the number of rejections."
     )
 
     def __init__(self) -> None:

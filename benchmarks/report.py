@@ -14,22 +14,23 @@ REFERENCE_LABELS = {
 }
 
 ANYBREAKER = "anybreaker-decorator"
-#: The key of the breaker transport in the rows of bench_transport.
+#: The keys of the breaker and the pass-through layer in bench_transport's rows.
 TRANSPORT_BREAKER = "mock+breaker"
+TRANSPORT_FORWARDING = "mock+pass-through"
 #: Labels of the three transports in every row of bench_transport, the server
 #: row included, where the inner transport is httpx.AsyncHTTPTransport.
 TRANSPORT_LAYERS = {
     "mock": "inner transport alone",
-    "mock+pass-through": "behind a pass-through layer",
+    TRANSPORT_FORWARDING: "behind a pass-through layer",
     TRANSPORT_BREAKER: "behind `CircuitBreakerTransport`",
 }
-#: What each row of bench_transport times.
+#: The call that each row of bench_transport times.
 TRANSPORT_ROWS = {
     "client": "`await client.get(url)` on an `httpx.AsyncClient` over "
     "`httpx.MockTransport`",
     "layer": "`await transport.handle_async_request(request)` called directly, "
     "over `httpx.MockTransport`",
-    "stream": "the layer row with a streamed body that is read to the end",
+    "stream": "The layer row, with a streamed body that is read to the end",
     "server": "`await client.get(url)` over `httpx.AsyncHTTPTransport` to an "
     "HTTP/1.1 server on 127.0.0.1 in the same event loop, with keep-alive",
 }
@@ -58,6 +59,10 @@ def ratio(value: float) -> str:
 
 def whole(value: float) -> str:
     return f"{value:,.0f}"
+
+
+def signed(value: float) -> str:
+    return f"{value:+,.0f}"
 
 
 def spread(values: dict[str, float], unit: Callable[[float], str] = whole) -> str:
@@ -175,7 +180,10 @@ class Page:
             cells.append(self.missing(key, row) or ratio(row["ratio"][key]["median"]))
 
         retained = self.rows["open"]["retained_bytes_per_rejection"]
-        cells.append(self.missing(key, self.rows["open"]) or whole(retained[key]))
+        cells.append(
+            self.missing(key, self.rows["open"])
+            or whole(retained[key]) + self._rejection_note(key)
+        )
         gather = self.rows["gather"]
         for mode in ("gc_off", "gc_on"):
             value = gather[mode]["ratio"].get(key)
@@ -189,6 +197,10 @@ class Page:
             cells.append(self.missing(key) or "as above")
 
         return cells
+
+    def _rejection_note(self, key: str) -> str:
+        text = self.contenders.get(key, {}).get("rejection_notes")
+        return self.notes.cite(text) if text else ""
 
     def _admitted(self, key: str) -> str:
         missing = self.missing(key)
@@ -221,21 +233,21 @@ class Page:
             (
                 "1 closed success",
                 "<= 2.5x bare await",
-                rows["success"]["ratio"][key]["median"],
+                rows["success"]["ratio"][key],
                 2.5,
                 ratio,
             ),
             (
                 "2 closed failure",
                 "<= 2x raise-and-catch",
-                rows["failure"]["ratio"][key]["median"],
+                rows["failure"]["ratio"][key],
                 2.0,
                 ratio,
             ),
             (
                 "3 open rejection",
                 "<= 1.5x raise-and-catch",
-                rows["open"]["ratio"][key]["median"],
+                rows["open"]["ratio"][key],
                 1.5,
                 ratio,
             ),
@@ -249,9 +261,9 @@ class Page:
             (
                 "4 10,000 tasks, GC off",
                 "<= 1.10x no breaker",
-                gather["gc_off"]["ratio"][key]["median"],
+                gather["gc_off"]["ratio"][key],
                 1.10,
-                lambda value: f"{value:.3f}x",
+                ratio,
             ),
             (
                 "4 blocks allocated per call",
@@ -276,10 +288,17 @@ class Page:
             ),
         ]
         table_rows = []
-        for name, target, value, limit, unit in checks:
-            met = value == limit if name.startswith("5") else value <= limit
+        for name, target, measured, limit, unit in checks:
+            # Ratio rows are judged on their median; the range is shown beside it.
+            if isinstance(measured, dict):
+                value = measured["median"]
+                cell = f"{unit(value)} ({spread(measured, unit)})"
+            else:
+                value = measured
+                cell = unit(value)
 
-            table_rows.append([name, target, unit(value), "met" if met else "missed"])
+            met = value == limit if name.startswith("5") else value <= limit
+            table_rows.append([name, target, cell, "met" if met else "missed"])
 
         transport = rows["transport"]
         for name in ("client", "layer", "stream", "server"):
@@ -289,20 +308,20 @@ class Page:
                 table_rows.append([title, "<= +1 µs per request", NOT_BUILT, "—"])
                 continue
 
-            added = row["added_ns"][TRANSPORT_BREAKER]["median"]
+            added = row["added_ns"][TRANSPORT_BREAKER]
             table_rows.append(
                 [
                     title,
                     "<= +1 µs per request",
-                    f"{added:+,.0f} ns",
-                    "met" if added <= 1000 else "missed",
+                    f"{added['median']:+,.0f} ns ({spread(added, signed)} ns)",
+                    _transport_status(row),
                 ]
             )
 
         return [
             "## Targets for anybreaker `@breaker`",
             "",
-            *table(["row", "target", "measured (median)", "status"], table_rows),
+            *table(["row", "target", "measured: median (range)", "status"], table_rows),
         ]
 
     # -- rows 1 to 3 -----------------------------------------------------------
@@ -316,6 +335,9 @@ class Page:
             f"x {self.label(row['baseline'])}",
             "range",
         ]
+        if name != "success":
+            header.append(f"x {self.label('bare-await')}")
+
         if name == "open":
             header.append("bytes kept per rejection")
 
@@ -329,9 +351,16 @@ class Page:
                     ratio(row["ratio"][key]["median"]),
                     spread(row["ratio"][key], ratio),
                 ]
+                if name != "success":
+                    to_bare = row["ratio_to_bare_await"][key]["median"]
+                    cells.append(ratio(to_bare))
+
                 if name == "open":
-                    retained = row["retained_bytes_per_rejection"][key]
-                    cells.append(f"{retained:,.1f}")
+                    retained = row["retained_bytes_per_rejection"].get(key)
+                    if retained is None:
+                        cells.append("")
+                    else:
+                        cells.append(f"{retained:,.1f}" + self._rejection_note(key))
             else:
                 cells = [self.label(key), self.missing(key, row) or "n/a"]
                 cells += [""] * (len(header) - 2)
@@ -435,12 +464,13 @@ class Page:
 
     def _memory(self) -> list[str]:
         memory = self.rows["memory"]
-        header = ["contender", "bytes per idle breaker"]
+        header = ["library", "bytes per idle breaker"]
         table_rows = []
         for key in self.contenders:
             value = memory["bytes_per_breaker"].get(key)
             if value is not None:
-                table_rows.append([self.label(key), whole(value)])
+                library = self.contenders[key]["distribution"]
+                table_rows.append([library, whole(value)])
             elif self.missing(key):
                 table_rows.append([self.label(key), self.missing(key) or ""])
 
@@ -533,6 +563,24 @@ class Page:
             lines += table(["step", "ns per call", "ratio", "range"], table_rows)
 
         return lines
+
+
+def _transport_status(row: dict[str, Any]) -> str:
+    """Judge the +1 µs target on the median, unless the row is too noisy.
+
+    The pass-through layer does nothing but await, so the range of what it
+    adds over the repeats is the row's noise. Where that range is wider than
+    the target itself, as in rows that time whole requests on a busy machine,
+    the median can land on either side of the target by chance.
+    """
+    noise = row["added_ns"][TRANSPORT_FORWARDING]
+    if noise["high"] - noise["low"] > 1000:
+        return (
+            "not resolved: the pass-through layer measures "
+            f"{noise['low']:+,.0f} to {noise['high']:+,.0f} ns"
+        )
+
+    return "met" if row["added_ns"][TRANSPORT_BREAKER]["median"] <= 1000 else "missed"
 
 
 def _unique(rows: list[list[str]]) -> list[list[str]]:

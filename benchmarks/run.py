@@ -140,6 +140,7 @@ def _describe(contenders: list[Contender]) -> dict[str, dict[str, str]]:
             "distribution": contender.distribution,
             "api": contender.api,
             "notes": contender.notes,
+            "rejection_notes": contender.rejection_notes,
             "unavailable": contender.unavailable,
         }
         for contender in contenders
