@@ -260,3 +260,46 @@ def test_decorate_non_async_raises(target: Any) -> None:
         "CircuitBreaker can only decorate async functions, got "
     )
     assert str(caught.value).endswith("; declare it with 'async def'")
+
+
+# -- sharing between breakers ------------------------------------------------------
+
+
+def test_equal_settings_shared() -> None:
+    first = CircuitBreaker(fail_max=3, reset_timeout=7.0)
+    second = CircuitBreaker(fail_max=3, reset_timeout=7.0)
+    other = CircuitBreaker(fail_max=4, reset_timeout=7.0)
+
+    assert first._settings is second._settings
+    assert first._settings is not other._settings
+    assert other.fail_max == 4
+
+
+def test_unhashable_clock_not_shared() -> None:
+    class ListClock(list[float]):
+        def __call__(self) -> float:
+            return self[0]
+
+    clock = ListClock([0.0])
+    breaker = CircuitBreaker(clock=clock)
+
+    assert breaker._settings.clock is clock
+
+
+def test_no_listeners_share_hooks() -> None:
+    class Listener(CircuitBreakerListener):
+        def success(self, breaker: CircuitBreaker) -> None:
+            pass
+
+    first = CircuitBreaker()
+    second = CircuitBreaker()
+    listener = Listener()
+    first.add_listener(listener)
+
+    assert first._hooks is not second._hooks
+    assert second.listeners == ()
+    assert first.listeners == (listener,)
+
+    first.remove_listener(listener)
+
+    assert first._hooks is second._hooks

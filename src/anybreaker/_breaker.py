@@ -11,7 +11,7 @@ from typing import Any, ParamSpec, Self, TypeVar, overload
 import anyio
 
 from ._errors import CircuitOpenError
-from ._listener import CircuitBreakerListener, _Hooks, notify
+from ._listener import CircuitBreakerListener, _Hooks, make_hooks, notify
 from ._settings import Exclude, Settings
 from ._state import CircuitState
 from ._wrap import make_guarded
@@ -124,8 +124,8 @@ class CircuitBreaker:
             success_threshold=success_threshold,
             exclude=exclude,
             clock=clock,
-        )
-        self._setup(settings, _Hooks(listeners), name)
+        ).interned()
+        self._setup(settings, make_hooks(listeners), name)
 
     @classmethod
     def _from_settings(
@@ -227,7 +227,7 @@ class CircuitBreaker:
                 f"{listener!r} is not a listener of circuit breaker {self.name!r}"
             ) from None
 
-        self._hooks = _Hooks(listeners)
+        self._hooks = make_hooks(listeners)
         self._refresh_success_flag()
 
     # -- guarding calls ----------------------------------------------------------

@@ -90,6 +90,15 @@ class _Hooks:
         )
 
 
+def make_hooks(listeners: Iterable[CircuitBreakerListener]) -> _Hooks:
+    """Return the hooks of *listeners*, shared by every breaker with none."""
+    hooks = _Hooks(listeners)
+    return NO_HOOKS if not hooks.listeners else hooks
+
+
+NO_HOOKS = _Hooks(())
+
+
 async def notify(breaker: CircuitBreaker, hooks: tuple[_Hook, ...], *args: Any) -> None:
     """Call each hook with the breaker and *args*, logging what they raise."""
     for hook in hooks:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from typing import TypeAlias
 
@@ -88,6 +89,7 @@ class Settings:
     """Validated breaker settings, shared by every breaker built from them."""
 
     __slots__ = (
+        "__weakref__",
         "clock",
         "exclude_predicates",
         "exclude_types",
@@ -121,6 +123,28 @@ class Settings:
 
         self.clock = clock
 
+    def interned(self) -> Settings:
+        """Return an equal instance that is already in use, or this one.
+
+        Breakers keep a reference to their settings, so sharing equal ones
+        saves each breaker about 90 bytes. The table holds its values weakly
+        and keeps nothing alive.
+        """
+        key = (
+            self.fail_max,
+            self.reset_timeout,
+            self.half_open_max_calls,
+            self.success_threshold,
+            self.exclude_types,
+            self.exclude_predicates,
+            self.clock,
+        )
+        try:
+            return _interned.setdefault(key, self)
+        except TypeError:
+            # A clock or predicate that cannot be hashed is simply not shared.
+            return self
+
     def is_excluded(self, exc: BaseException) -> bool:
         """Return whether *exc* matches an exclude type or predicate.
 
@@ -143,3 +167,8 @@ class Settings:
                 )
 
         return False
+
+
+_interned: weakref.WeakValueDictionary[tuple[object, ...], Settings] = (
+    weakref.WeakValueDictionary()
+)
