@@ -396,27 +396,27 @@ class CircuitBreaker:
         Raises:
             CircuitOpenError: The call is rejected and nobody listens.
         """
-        # No await between the check and the update of _trials: that is what
-        # makes the half-open permit exact without a lock or a semaphore.
         state = self._state
-        if state is _HALF_OPEN:
-            if self._trials < self._settings.half_open_max_calls:
-                self._trials += 1
-                return self._generation
+        if state is _OPEN:
+            remaining = self._open_until - self._settings.clock()
+            if remaining > 0.0 and not self._hooks.rejected:
+                raise CircuitOpenError(self.name, _OPEN, remaining)
 
-            if self._hooks.rejected:
-                return -1
-
-            raise CircuitOpenError(self.name, _HALF_OPEN, 0.0)
+            return -1
 
         if state is _CLOSED:
             return self._generation
 
-        remaining = self._open_until - self._settings.clock()
-        if remaining <= 0.0 or self._hooks.rejected:
+        # HALF_OPEN. No await between the check and the update of _trials:
+        # that is what makes the permit exact without a lock or a semaphore.
+        if self._trials < self._settings.half_open_max_calls:
+            self._trials += 1
+            return self._generation
+
+        if self._hooks.rejected:
             return -1
 
-        raise CircuitOpenError(self.name, _OPEN, remaining)
+        raise CircuitOpenError(self.name, _HALF_OPEN, 0.0)
 
     async def _admit_slow(self) -> int:
         """Admit a call, committing OPEN -> HALF_OPEN when it is due."""
@@ -472,26 +472,24 @@ class CircuitBreaker:
     def _count_error(self, exc: BaseException, generation: int) -> bool:
         """Count a call that raised *exc*; return whether `_after_error` must run."""
         settings = self._settings
-        # Testing the two tuples first saves a method call per failure on the
-        # common breaker that excludes nothing.
         if not isinstance(exc, Exception) or (
-            (settings.exclude_types or settings.exclude_predicates)
-            and settings.is_excluded(exc)
+            settings.excludes and settings.is_excluded(exc)
         ):
             # Cancellation, KeyboardInterrupt, SystemExit, GeneratorExit and
             # excluded errors say nothing about the dependency's health.
             self._release(generation)
             return False
 
+        # _closed_generation is -1 unless CLOSED, so this one test means
+        # "admitted in the current generation, which is CLOSED".
+        if generation == self._closed_generation:
+            failures = self._failures + 1
+            self._failures = failures
+            self._success_needs_work = True
+            return failures >= settings.fail_max or bool(self._hooks.failure)
+
         if generation != self._generation:
             return bool(self._hooks.failure)
-
-        if self._state is _CLOSED:
-            self._failures += 1
-            self._success_needs_work = True
-            return self._failures >= self._settings.fail_max or bool(
-                self._hooks.failure
-            )
 
         # A HALF_OPEN trial failed: its permit stays taken until the reopening
         # transition resets the trial counts.

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._state import CircuitState
 
 __all__ = ["CircuitOpenError"]
@@ -19,18 +21,32 @@ class CircuitOpenError(Exception):
             what happens next.
     """
 
-    # Slots keep the attributes out of a per-instance __dict__, which would be
-    # created on the first assignment and double the cost of building the error.
-    __slots__ = ("name", "retry_after", "state")
+    # The constructor is BaseException's own, which stores the arguments in
+    # args without running any Python code, and the attributes read them
+    # back: a rejection is a hot path, and most rejections are caught without
+    # their attributes ever being read. The message is built on demand too.
+    __slots__ = ()
 
-    # The message is built on demand: rejections are a hot path, and most of
-    # them are caught without ever being printed.
-    def __init__(
-        self, name: str | None, state: CircuitState, retry_after: float
-    ) -> None:
-        self.name = name
-        self.state = state
-        self.retry_after = retry_after
+    if TYPE_CHECKING:
+
+        def __init__(
+            self, name: str | None, state: CircuitState, retry_after: float
+        ) -> None: ...
+
+    @property
+    def name(self) -> str | None:
+        """The breaker's name, or None."""
+        return self.args[0]  # type: ignore[no-any-return]
+
+    @property
+    def state(self) -> CircuitState:
+        """OPEN, or HALF_OPEN when every trial permit is taken."""
+        return self.args[1]  # type: ignore[no-any-return]
+
+    @property
+    def retry_after(self) -> float:
+        """Seconds until a trial call may run, never negative."""
+        return self.args[2]  # type: ignore[no-any-return]
 
     def __str__(self) -> str:
         who = "circuit" if self.name is None else f"circuit {self.name!r}"

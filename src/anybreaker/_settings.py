@@ -93,6 +93,7 @@ class Settings:
         "clock",
         "exclude_predicates",
         "exclude_types",
+        "excludes",
         "fail_max",
         "half_open_max_calls",
         "reset_timeout",
@@ -116,6 +117,8 @@ class Settings:
         )
         self.success_threshold = check_int("success_threshold", success_threshold, 1)
         self.exclude_types, self.exclude_predicates = split_exclude(exclude)
+        # Read on every failure, to skip is_excluded when nothing is excluded.
+        self.excludes = bool(self.exclude_types or self.exclude_predicates)
         if not callable(clock):
             raise TypeError(
                 f"clock must be a callable returning monotonic seconds, got {clock!r}"

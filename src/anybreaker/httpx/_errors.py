@@ -23,8 +23,10 @@ class CircuitOpenTransportError(CircuitOpenError, httpx.TransportError):
         request: The rejected `httpx.Request`.
     """
 
-    # httpx.HTTPError.__init__ is not called, because it would build a
-    # message on every rejection. Its `request` property reads _request.
+    # httpx.HTTPError.__init__ is skipped, because it would build a message
+    # on every rejection: Exception.__init__ stores the arguments that
+    # CircuitOpenError's attributes read, and httpx's `request` property
+    # reads _request.
     def __init__(
         self,
         name: str | None,
@@ -33,7 +35,7 @@ class CircuitOpenTransportError(CircuitOpenError, httpx.TransportError):
         *,
         request: httpx.Request | None = None,
     ) -> None:
-        super().__init__(name, state, retry_after)
+        Exception.__init__(self, name, state, retry_after)
         self._request = request
 
     def __repr__(self) -> str:
