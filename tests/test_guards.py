@@ -224,8 +224,8 @@ async def test_block_exit_without_enter_raises() -> None:
         await breaker.__aexit__(None, None, None)
 
     assert str(caught.value) == (
-        "circuit breaker 'payments' was exited in a task that did not enter it; "
-        "enter and exit 'async with breaker:' in one task"
+        "circuit breaker 'payments' was exited by a block that did not enter "
+        "it; use 'async with breaker:' to enter and exit it"
     )
 
 

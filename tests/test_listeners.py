@@ -165,12 +165,12 @@ async def test_listener_gets_every_transition(
     outcomes = await run_cycle(breaker, guard, clock)
 
     assert any_recorder.events == [
-        ("failure", outcomes[0]),
         ("state_change", CLOSED, OPEN),
+        ("failure", outcomes[0]),
         ("rejected", outcomes[1]),
         ("state_change", OPEN, HALF_OPEN),
-        ("success",),
         ("state_change", HALF_OPEN, CLOSED),
+        ("success",),
     ]
 
 
@@ -190,8 +190,8 @@ async def test_listener_gets_reopen(
 
     assert any_recorder.events == [
         ("state_change", OPEN, HALF_OPEN),
-        ("failure", caught.value),
         ("state_change", HALF_OPEN, OPEN),
+        ("failure", caught.value),
     ]
 
 
@@ -237,11 +237,11 @@ async def test_listener_sees_committed_state(guard: Guard, clock: FakeClock) -> 
     await run_cycle(breaker, guard, clock)
 
     assert reader.seen == [
-        ("failure", OPEN),
         ("closed -> open", OPEN),
+        ("failure", OPEN),
         ("open -> half_open", HALF_OPEN),
-        ("success", CLOSED),
         ("half_open -> closed", CLOSED),
+        ("success", CLOSED),
     ]
 
 

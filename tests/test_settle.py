@@ -37,8 +37,8 @@ async def test_settle_failure_opens(recorder: RecordingListener) -> None:
     assert breaker.state is CircuitState.OPEN
     assert recorder.events == [
         ("failure", error),
-        ("failure", error),
         ("state_change", CircuitState.CLOSED, CircuitState.OPEN),
+        ("failure", error),
     ]
 
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
+import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from contextvars import ContextVar
@@ -29,9 +31,10 @@ _OPEN = CircuitState.OPEN
 _HALF_OPEN = CircuitState.HALF_OPEN
 
 # Admissions made by `async with breaker:` blocks that are still open in the
-# current task, innermost last. The value is an immutable tuple because a
-# task started inside a block copies the context and must not share it.
-_entered: ContextVar[tuple[tuple[CircuitBreaker, int], ...]] = ContextVar(
+# current task, innermost last, as (breaker, generation, frame id). The value
+# is an immutable tuple because a task started inside a block copies the
+# context and must not share it.
+_entered: ContextVar[tuple[tuple[CircuitBreaker, int, int], ...]] = ContextVar(
     "anybreaker_entered", default=()
 )
 
@@ -70,6 +73,7 @@ class CircuitBreaker:
 
     __slots__ = (
         "__weakref__",
+        "_blocks",
         "_closed_generation",
         "_failures",
         "_generation",
@@ -104,6 +108,9 @@ class CircuitBreaker:
     # Clock reading at which an OPEN circuit admits its next trial.
     _open_until: float
     _lock: anyio.Lock | None
+    # Generations admitted by `async with` blocks that have not exited, by
+    # the id of the frame running the block. Created on the first block.
+    _blocks: dict[int, list[int]] | None
 
     def __init__(
         self,
@@ -152,6 +159,7 @@ class CircuitBreaker:
         self._open_until = 0.0
         # Created on the first transition, so an idle breaker stays small.
         self._lock = None
+        self._blocks = None
         self._refresh_success_flag()
 
     def _refresh_success_flag(self) -> None:
@@ -210,7 +218,7 @@ class CircuitBreaker:
 
     def add_listener(self, listener: CircuitBreakerListener) -> None:
         """Register *listener* to be notified after the current ones."""
-        self._hooks = _Hooks((*self._hooks.listeners, listener))
+        self._hooks = make_hooks((*self._hooks.listeners, listener))
         self._refresh_success_flag()
 
     def remove_listener(self, listener: CircuitBreakerListener) -> None:
@@ -269,6 +277,15 @@ class CircuitBreaker:
         try:
             result = await awaitable
         except BaseException as exc:
+            # The annotation promises an awaitable, but call() accepts any
+            # callable at run time.
+            if exc.__class__ is TypeError and not inspect.isawaitable(awaitable):
+                self._release(generation)  # type: ignore[unreachable]
+                raise TypeError(
+                    f"breaker.call() needs a callable that returns an awaitable, "
+                    f"but {func!r} returned {awaitable!r}; pass an async function"
+                ) from None
+
             if self._count_error(exc, generation):
                 await self._after_error(exc, generation)
 
@@ -321,7 +338,13 @@ class CircuitBreaker:
             if generation < 0:
                 generation = await self._admit_slow()
 
-        _entered.set((*_entered.get(), (self, generation)))
+        frame_id = id(sys._getframe(1))
+        _entered.set((*_entered.get(), (self, generation, frame_id)))
+        blocks = self._blocks
+        if blocks is None:
+            blocks = self._blocks = {}
+
+        blocks.setdefault(frame_id, []).append(generation)
         return self
 
     async def __aexit__(
@@ -330,23 +353,54 @@ class CircuitBreaker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        stack = _entered.get()
-        for index in range(len(stack) - 1, -1, -1):
-            if stack[index][0] is self:
-                generation = stack[index][1]
-                break
-        else:
-            raise RuntimeError(
-                f"circuit breaker {self.name!r} was exited in a task that did not "
-                "enter it; enter and exit 'async with breaker:' in one task"
-            )
-
-        _entered.set(stack[:index] + stack[index + 1 :])
+        generation = self._exit_block(id(sys._getframe(1)))
         if exc is not None:
             if self._count_error(exc, generation):
                 await self._after_error(exc, generation)
         elif self._success_needs_work:
             await self._after_success(generation)
+
+    def _exit_block(self, frame_id: int) -> int:
+        """Forget the innermost open block of this breaker; return its generation.
+
+        The task's context finds the block when enter and exit run in one
+        task, even from different frames (contextlib.AsyncExitStack). The
+        frame finds it when they run in different tasks, as when trio closes
+        an abandoned async generator from a system task.
+        """
+        stack = _entered.get()
+        for index in range(len(stack) - 1, -1, -1):
+            if stack[index][0] is self:
+                _, generation, frame_id = stack[index]
+                _entered.set(stack[:index] + stack[index + 1 :])
+                break
+        else:
+            generation = -1
+
+        blocks = self._blocks
+        generations = None if blocks is None else blocks.get(frame_id)
+        if blocks is None or not generations:
+            if generation < 0:
+                raise RuntimeError(
+                    f"circuit breaker {self.name!r} was exited by a block that "
+                    "did not enter it; use 'async with breaker:' to enter and "
+                    "exit it"
+                )
+
+            return generation
+
+        if generation < 0:
+            generation = generations.pop()
+        else:
+            # Equal generations are interchangeable, so any one may go.
+            generations.remove(generation)
+
+        if not generations:
+            del blocks[frame_id]
+            if not blocks:
+                self._blocks = None
+
+        return generation
 
     # -- settling calls by hand -------------------------------------------------
 
@@ -432,7 +486,13 @@ class CircuitBreaker:
 
             if generation >= 0:
                 try:
-                    await notify(self, self._hooks.state_change, _OPEN, _HALF_OPEN)
+                    await notify(
+                        self,
+                        self._hooks.state_change,
+                        "state_change",
+                        _OPEN,
+                        _HALF_OPEN,
+                    )
                 except BaseException:
                     self._release(generation)
                     raise
@@ -448,7 +508,7 @@ class CircuitBreaker:
             return self._generation
 
         error = self._rejection()
-        await notify(self, self._hooks.rejected, error)
+        await notify(self, self._hooks.rejected, "rejected", error)
         raise error
 
     def _rejection(self) -> CircuitOpenError:
@@ -456,7 +516,10 @@ class CircuitBreaker:
             return CircuitOpenError(self.name, _HALF_OPEN, 0.0)
 
         remaining = self._open_until - self._settings.clock()
-        return CircuitOpenError(self.name, self._state, max(remaining, 0.0))
+        # Written so that a NaN reading gives 0.0, as max() would not.
+        return CircuitOpenError(
+            self.name, self._state, remaining if remaining > 0.0 else 0.0
+        )
 
     def _release(self, generation: int) -> None:
         """Give back the trial permit of a call admitted in *generation*, if any."""
@@ -510,9 +573,12 @@ class CircuitBreaker:
                     if self._is_tripped_by(generation):
                         old = self._set_state(_OPEN, open_for)
 
-        await notify(self, self._hooks.failure, exc)
+        # The state change goes first: if a slow async listener is cancelled,
+        # the event that is lost is the lesser one.
         if old is not None:
-            await notify(self, self._hooks.state_change, old, _OPEN)
+            await notify(self, self._hooks.state_change, "state_change", old, _OPEN)
+
+        await notify(self, self._hooks.failure, "failure", exc)
 
     def _is_tripped_by(self, generation: int) -> bool:
         """Return whether a failure counted in *generation* must open the circuit."""
@@ -540,24 +606,47 @@ class CircuitBreaker:
                                 self._set_state(_CLOSED)
                                 closed = True
 
-        await notify(self, self._hooks.success)
         if closed:
-            await notify(self, self._hooks.state_change, _HALF_OPEN, _CLOSED)
+            await notify(
+                self, self._hooks.state_change, "state_change", _HALF_OPEN, _CLOSED
+            )
+
+        await notify(self, self._hooks.success, "success")
 
     # -- transitions -------------------------------------------------------------
 
     def _transition_lock(self) -> anyio.Lock:
+        # An anyio lock belongs to the event loop that first used it. One that
+        # no task holds has no waiters either, so replacing it loses nothing
+        # and keeps the breaker usable across anyio.run() calls and backends.
         # fast_acquire skips the checkpoint of an uncontended acquire: the
-        # critical sections below never await, so there is nothing to yield for.
-        if self._lock is None:
-            self._lock = anyio.Lock(fast_acquire=True)
+        # critical sections never await, so there is nothing to yield for.
+        lock = self._lock
+        if lock is None or not lock.locked():
+            lock = self._lock = anyio.Lock(fast_acquire=True)
 
-        return self._lock
+        return lock
 
     def _set_state(
         self, new: CircuitState, open_for: float | None = None
     ) -> CircuitState:
-        """Commit a transition to *new*; the caller holds the transition lock."""
+        """Commit a transition to *new*; the caller holds the transition lock.
+
+        Raises:
+            ValueError: The clock returned NaN or infinity when opening, which
+                would keep the circuit open for ever. Nothing is changed.
+        """
+        if new is _OPEN:
+            now = self._settings.clock()
+            if not math.isfinite(now):
+                raise ValueError(
+                    f"clock {self._settings.clock!r} returned {now!r}; it must "
+                    "return finite monotonic seconds, such as time.monotonic()"
+                )
+
+            duration = self._settings.reset_timeout if open_for is None else open_for
+            self._open_until = now + duration
+
         old = self._state
         self._state = new
         self._generation += 1
@@ -566,10 +655,6 @@ class CircuitBreaker:
         self._trial_successes = 0
         self._closed_generation = self._generation if new is _CLOSED else -1
         self._refresh_success_flag()
-        if new is _OPEN:
-            duration = self._settings.reset_timeout if open_for is None else open_for
-            self._open_until = self._settings.clock() + duration
-
         logger.info("circuit breaker %r: %s -> %s", self.name, old, new)
         return old
 

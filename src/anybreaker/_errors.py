@@ -11,6 +11,8 @@ class CircuitOpenError(Exception):
     """A call was rejected because its circuit is open or its trial slots are taken.
 
     The protected function did not run. Each rejection raises a fresh instance.
+    It is built with positional arguments, ``CircuitOpenError(name, state,
+    retry_after)``, and its attributes are read-only.
 
     Attributes:
         name: The breaker's name, or ``None`` when it has none.
@@ -28,9 +30,9 @@ class CircuitOpenError(Exception):
     __slots__ = ()
 
     if TYPE_CHECKING:
-
+        # Positional only, as BaseException's constructor takes no keywords.
         def __init__(
-            self, name: str | None, state: CircuitState, retry_after: float
+            self, name: str | None, state: CircuitState, retry_after: float, /
         ) -> None: ...
 
     @property

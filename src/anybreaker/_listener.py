@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -45,9 +45,6 @@ class CircuitBreakerListener:
         """Handle a call rejected with *error* before it ran."""
 
 
-_Hook = Callable[..., object]
-
-
 class _Hooks:
     """The listeners of a breaker, pre-sorted by the events they override.
 
@@ -57,6 +54,11 @@ class _Hooks:
     """
 
     __slots__ = ("failure", "listeners", "rejected", "state_change", "success")
+
+    failure: tuple[CircuitBreakerListener, ...]
+    rejected: tuple[CircuitBreakerListener, ...]
+    state_change: tuple[CircuitBreakerListener, ...]
+    success: tuple[CircuitBreakerListener, ...]
 
     def __init__(self, listeners: Iterable[CircuitBreakerListener]) -> None:
         if isinstance(listeners, CircuitBreakerListener) or not isinstance(
@@ -81,12 +83,14 @@ class _Hooks:
         self.success = self._overrides("success")
         self.rejected = self._overrides("rejected")
 
-    def _overrides(self, event: str) -> tuple[_Hook, ...]:
+    def _overrides(self, event: str) -> tuple[CircuitBreakerListener, ...]:
+        # Read from the instance, so that a method set on the instance or a
+        # mock made with spec=CircuitBreakerListener counts as an override.
         base = getattr(CircuitBreakerListener, event)
         return tuple(
-            getattr(listener, event)
+            listener
             for listener in self.listeners
-            if getattr(type(listener), event, base) is not base
+            if getattr(getattr(listener, event, None), "__func__", None) is not base
         )
 
 
@@ -99,9 +103,19 @@ def make_hooks(listeners: Iterable[CircuitBreakerListener]) -> _Hooks:
 NO_HOOKS = _Hooks(())
 
 
-async def notify(breaker: CircuitBreaker, hooks: tuple[_Hook, ...], *args: Any) -> None:
-    """Call each hook with the breaker and *args*, logging what they raise."""
-    for hook in hooks:
+async def notify(
+    breaker: CircuitBreaker,
+    listeners: tuple[CircuitBreakerListener, ...],
+    event: str,
+    *args: Any,
+) -> None:
+    """Call each listener's *event* method with the breaker and *args*.
+
+    The method is looked up at each event, so patching it on a listener that
+    overrides the event takes effect at once. What it raises is logged.
+    """
+    for listener in listeners:
+        hook = getattr(listener, event)
         try:
             result = hook(breaker, *args)
             if inspect.isawaitable(result):

@@ -153,6 +153,8 @@ class Settings:
 
         A predicate that raises is logged at WARNING and treated as returning
         False, so the caller still sees its own exception, counted as a failure.
+        An exception group that no entry matches as a whole is excluded when
+        every exception in it is, as happens when a task group wraps one.
         """
         if isinstance(exc, self.exclude_types):
             return True
@@ -168,6 +170,9 @@ class Settings:
                     exc,
                     exc_info=True,
                 )
+
+        if isinstance(exc, BaseExceptionGroup):
+            return all(self.is_excluded(inner) for inner in exc.exceptions)
 
         return False
 

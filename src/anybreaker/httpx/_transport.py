@@ -10,7 +10,7 @@ import httpx
 
 from .._breaker import CircuitBreaker
 from .._errors import CircuitOpenError
-from .._listener import CircuitBreakerListener, _Hooks
+from .._listener import CircuitBreakerListener, make_hooks
 from .._settings import Exclude, Settings, check_int, check_seconds
 from .._state import CircuitState
 from ._classify import FAILING_STATUS_CODES, Classifier, Outcome
@@ -161,7 +161,7 @@ class CircuitBreakerTransport(httpx.AsyncBaseTransport):
             exclude=exclude,
             clock=clock,
         )
-        self._hooks = _Hooks(listeners)
+        self._hooks = make_hooks(listeners)
         self._registry = BreakerRegistry(
             check_int("max_hosts", max_hosts, 1), self._new_breaker, clock
         )
