@@ -193,6 +193,15 @@ async def test_works_as_mount(respx_mock: respx.MockRouter, clock: FakeClock) ->
         ("https://xn--bcher-kva.example/", "https://xn--bcher-kva.example:443"),
         ("http://[::1]:8000/", "http://[::1]:8000"),
         ("http://[::1]/", "http://[::1]:80"),
+        ("http://[0:0:0:0:0:0:0:1]:8000/", "http://[::1]:8000"),
+        ("http://[FE80::1]/", "http://[fe80::1]:80"),
+        ("http://[fe80:0::1]/", "http://[fe80::1]:80"),
+        ("http://[FE80::1%25ETH0]/", "http://[fe80::1%25eth0]:80"),
+        ("http://[fe80::1%eth0]/", "http://[fe80::1%eth0]:80"),
+        ("https://example.com./", "https://example.com:443"),
+        ("https://Example.COM.:8443/", "https://example.com:8443"),
+        ("http://./", "http://.:80"),
+        ("/relative", "://"),
         ("http://127.0.0.1:9/", "http://127.0.0.1:9"),
         ("unix://socket/", "unix://socket"),
     ],
@@ -205,6 +214,20 @@ def test_host_key_normalises(
     # The same key through httpx's public URL properties only.
     monkeypatch.setattr(anybreaker.httpx._registry, "_READ_PARTS", False)
     assert host_key(request) == key
+
+
+@pytest.mark.parametrize(
+    ("url", "same_host"),
+    [
+        ("http://[FE80::1]/", "http://[fe80::1]/"),
+        ("http://[0:0:0:0:0:0:0:1]/", "http://[::1]/"),
+        ("https://example.com./", "https://example.com/"),
+    ],
+)
+def test_breaker_shared_by_host_spellings(url: str, same_host: str) -> None:
+    transport = CircuitBreakerTransport()
+    assert transport.breaker_for(url) is transport.breaker_for(same_host)
+    assert len(transport.breakers()) == 1
 
 
 def test_host_key_reads_url_parts_on_this_httpx() -> None:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import functools
 import heapq
+import ipaddress
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -52,11 +54,15 @@ def host_key(request: httpx.Request) -> str:
     """Return the breaker key of *request*: its scheme, host and port.
 
     The key reads like ``https://api.example.com:443``. httpx has already
-    lower-cased the scheme and host and encoded an internationalised host
-    name with IDNA, so ``HTTPS://Bücher.example`` and
-    ``https://xn--bcher-kva.example:443`` share the key
-    ``https://xn--bcher-kva.example:443``. The default port of the scheme is
-    filled in, and an IPv6 address is put in brackets.
+    lower-cased the scheme and a host name, though not an IPv6 address, and
+    encoded an internationalised host name with IDNA. So
+    ``HTTPS://Bücher.example`` and ``https://xn--bcher-kva.example:443``
+    share the key ``https://xn--bcher-kva.example:443``. This function drops
+    the trailing dot of a fully qualified name, so ``example.com.`` and
+    ``example.com`` share a key. It writes an IPv6 address in its compressed
+    lower-case form and in brackets, so ``[FE80:0::1]`` becomes
+    ``[fe80::1]``, and lower-cases a zone id such as ``%eth0`` without
+    decoding it. The default port of the scheme is filled in.
 
     A custom ``key=`` function may call this and extend the result, for
     example with a path prefix.
@@ -73,13 +79,30 @@ def host_key(request: httpx.Request) -> str:
         port = url.port
 
     if ":" in host:
-        host = f"[{host}]"
+        host = _normalise_ipv6(host)
+    elif host and host[-1] == "." and host != ".":
+        # Indexing costs less than endswith() or a slice on this hot path.
+        # An empty host, as in a relative URL, and a lone "." stay as they are.
+        host = host[:-1]
 
     if port is not None:
         return f"{scheme}://{host}:{port}"
 
     suffix = _DEFAULT_PORT_SUFFIXES.get(scheme, "")
     return f"{scheme}://{host}{suffix}"
+
+
+# ipaddress takes microseconds to parse an address, so the normalised forms of
+# the 256 most recently used IPv6 hosts are kept.
+@functools.lru_cache(maxsize=256)
+def _normalise_ipv6(host: str) -> str:
+    """Return IPv6 address *host* in compressed lower-case form, in brackets."""
+    # httpx 0.29 rejects a URL whose IPv6 host ipaddress cannot parse, so the
+    # address part parses here too. httpx keeps a zone id percent-encoded or
+    # not, as written, and so does the key.
+    address, percent, zone = host.partition("%")
+    compressed = ipaddress.IPv6Address(address).compressed
+    return f"[{compressed}{percent}{zone.lower()}]"
 
 
 class BreakerRegistry:
