@@ -2,10 +2,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
+import anyio
 import pytest
 
+import anybreaker._demo
+from anybreaker import CircuitBreaker, CircuitState
 from anybreaker._cli import main
+from anybreaker._demo import run_demo
 
 
 def test_cli_help_names_units(capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,3 +111,62 @@ def test_cli_falls_back_to_ascii() -> None:
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.isascii()
     assert completed.stdout.startswith("Call 1: ")
+
+
+@pytest.mark.parametrize("mode", [[], ["--http"]], ids=["plain", "http"])
+def test_cli_closed_stdout_exits_quietly(mode: list[str]) -> None:
+    # 100 calls 0.05 s apart keep the demo writing long after its first line.
+    # The command line is fixed: this interpreter and the anybreaker module.
+    with subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "anybreaker",
+            "demo",
+            *mode,
+            "--calls",
+            "100",
+            "--interval",
+            "0.05",
+            "--ascii",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        first_line = process.stdout.readline()
+        process.stdout.close()
+        try:
+            _, stderr = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+
+    assert first_line
+    assert stderr == ""
+    assert process.returncode == 1
+
+
+def test_demo_output_error_not_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    breakers: list[CircuitBreaker] = []
+
+    def record_breaker(**settings: Any) -> CircuitBreaker:
+        breaker = CircuitBreaker(**settings)
+        breakers.append(breaker)
+        return breaker
+
+    def closed_stdout(line: str) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(anybreaker._demo, "CircuitBreaker", record_breaker)
+    with pytest.raises(BrokenPipeError):
+        anyio.run(
+            lambda: run_demo(
+                calls=3, interval=0, failure_rate=0.0, fail_max=1, out=closed_stdout
+            )
+        )
+
+    [breaker] = breakers
+    assert breaker.failure_count == 0
+    assert breaker.state is CircuitState.CLOSED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Sequence
 
@@ -152,7 +153,33 @@ def _can_print_emoji() -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``anybreaker`` command and return its exit status."""
+    """Run the ``anybreaker`` command and return its exit status.
+
+    The status is 0 on success, 1 when stdout closes before the output ends
+    (as in ``anybreaker demo | head -1``) and 130 after Ctrl-C. Invalid
+    arguments raise argparse's SystemExit with status 2.
+    """
+    try:
+        return _run_command(argv)
+    except* BrokenPipeError:
+        # The --http demo's task group wraps the error in an ExceptionGroup.
+        _discard_stdout()
+
+    # Python's signal module documentation ("Note on SIGPIPE") recommends
+    # exit status 1 here. The shell's 141 would need SIGPIPE's default
+    # action. That page warns against it, because a write to a socket whose
+    # peer has gone, as in the --http demo, would then kill the process too.
+    return 1
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device, where Python's flush at exit succeeds."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _run_command(argv: Sequence[str] | None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     symbols = ASCII if args.ascii or not _can_print_emoji() else EMOJI

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import anyio
@@ -44,18 +44,46 @@ class UpstreamError(Exception):
     """The demo's flaky upstream failed this call."""
 
 
-class _PrintTransitions(CircuitBreakerListener):
-    """Prints each state change, as a user's own listener would."""
+class _HeldTransitions(CircuitBreakerListener):
+    """Lines for the breaker's state changes, held until the demo prints a call.
 
-    def __init__(self, out: Callable[[str], None], symbols: Symbols) -> None:
-        self._out = out
+    The breaker logs and ignores what a listener raises, so the demo prints
+    these lines itself, where a failed write to stdout ends the run.
+    """
+
+    def __init__(
+        self, symbols: Symbols, labels: Mapping[str, str] | None = None
+    ) -> None:
         self._symbols = symbols
+        # Host labels by breaker name, for a demo with more than one breaker.
+        self._labels = labels
+        self._before_call: list[str] = []
+        self._after_call: list[str] = []
 
     def state_change(
         self, breaker: CircuitBreaker, old: CircuitState, new: CircuitState
     ) -> None:
         symbols = self._symbols
-        self._out(f"{symbols.transition} {old} {symbols.arrow} {new}")
+        change = f"{old} {symbols.arrow} {new}"
+        if self._labels is not None:
+            label = self._labels.get(breaker.name or "", breaker.name)
+            change = f"{label}: {change}"
+
+        line = f"{symbols.transition} {change}"
+        # A move to HALF_OPEN happens when a call is admitted, so its line
+        # goes before the call's line. A call's outcome causes the others.
+        if new is CircuitState.HALF_OPEN:
+            self._before_call.append(line)
+        else:
+            self._after_call.append(line)
+
+    def print_call(self, out: Callable[[str], None], call_line: str) -> None:
+        """Print *call_line* between the state changes held before and after it."""
+        lines = [*self._before_call, call_line, *self._after_call]
+        self._before_call.clear()
+        self._after_call.clear()
+        for line in lines:
+            out(line)
 
 
 async def run_demo(
@@ -78,39 +106,40 @@ async def run_demo(
     *sleep*, and the breaker reads *clock*; tests pass a fake pair.
     """
     rng = random.Random(seed)
+    transitions = _HeldTransitions(symbols)
     breaker = CircuitBreaker(
         fail_max=fail_max,
         reset_timeout=reset_timeout,
         clock=clock,
         name="upstream",
-        listeners=[_PrintTransitions(out, symbols)],
+        listeners=[transitions],
     )
 
     @breaker
     async def flaky_upstream(number: int) -> None:
-        # The upstream prints its own line, so a call's line comes before
-        # the state change that its outcome causes.
         if rng.random() < failure_rate:
-            out(f"Call {number}: {symbols.fail}")
             raise UpstreamError(f"call {number} failed")
-
-        out(f"Call {number}: {symbols.ok}")
 
     succeeded = failed = rejected = 0
     for number in range(1, calls + 1):
+        # Lines are printed outside the guarded call, so an error writing
+        # one is never counted as the upstream's failure.
         try:
             await flaky_upstream(number)
         except UpstreamError:
             failed += 1
+            call_line = f"Call {number}: {symbols.fail}"
         except CircuitOpenError as error:
             rejected += 1
-            out(
+            call_line = (
                 f"Call {number}: {symbols.rejected} {error.state} "
                 f"(retry in {error.retry_after:.1f} s)"
             )
         else:
             succeeded += 1
+            call_line = f"Call {number}: {symbols.ok}"
 
+        transitions.print_call(out, call_line)
         if number < calls:
             await sleep(interval)
 

@@ -16,10 +16,8 @@ import anyio
 import anyio.abc
 import httpx
 
-from ._breaker import CircuitBreaker
-from ._demo import EMOJI, Symbols
+from ._demo import EMOJI, Symbols, _HeldTransitions
 from ._errors import CircuitOpenError
-from ._listener import CircuitBreakerListener
 from ._state import CircuitState
 from .httpx import CircuitBreakerTransport, host_key
 
@@ -103,41 +101,6 @@ async def _answer_requests(
             return
 
 
-class _PrintTransitions(CircuitBreakerListener):
-    """Prints each host's state changes, naming the host by its label.
-
-    A move to HALF_OPEN happens when a request is admitted, so it is printed
-    at once, before that request's line. Every other change is caused by a
-    request's outcome, so it is held until `flush`, after the request's line.
-    """
-
-    def __init__(
-        self, out: Callable[[str], None], symbols: Symbols, labels: dict[str, str]
-    ) -> None:
-        self._out = out
-        self._symbols = symbols
-        self._labels = labels
-        self._held: list[str] = []
-
-    def state_change(
-        self, breaker: CircuitBreaker, old: CircuitState, new: CircuitState
-    ) -> None:
-        label = self._labels.get(breaker.name or "", breaker.name)
-        arrow = self._symbols.arrow
-        line = f"{self._symbols.transition} {label}: {old} {arrow} {new}"
-        if new is CircuitState.HALF_OPEN:
-            self._out(line)
-        else:
-            self._held.append(line)
-
-    def flush(self) -> None:
-        """Print the held state changes."""
-        for line in self._held:
-            self._out(line)
-
-        self._held.clear()
-
-
 async def run_http_demo(
     *,
     calls: int = 29,
@@ -179,7 +142,7 @@ async def run_http_demo(
             f"healthy host: http://127.0.0.1:{healthy_port}, flaky host: "
             f"http://127.0.0.1:{flaky_port} (fails {failure_rate:.0%} of requests)"
         )
-        transitions = _PrintTransitions(out, symbols, labels)
+        transitions = _HeldTransitions(symbols, labels)
         transport = CircuitBreakerTransport(
             fail_max=fail_max,
             reset_timeout=reset_timeout,
@@ -191,9 +154,9 @@ async def run_http_demo(
         async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
             for number in range(1, calls + 1):
                 for label, (url, tally) in hosts.items():
-                    line = await _call(client, url, tally, symbols)
-                    out(f"Call {number} {label + ':':<8} {line}")
-                    transitions.flush()
+                    outcome = await _call(client, url, tally, symbols)
+                    call_line = f"Call {number} {label + ':':<8} {outcome}"
+                    transitions.print_call(out, call_line)
 
                 if number < calls:
                     await sleep(interval)
