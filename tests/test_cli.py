@@ -170,3 +170,18 @@ def test_demo_output_error_not_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     [breaker] = breakers
     assert breaker.failure_count == 0
     assert breaker.state is CircuitState.CLOSED
+
+
+def test_cli_missing_httpx_shows_demo_usage(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # None in sys.modules makes the import of the module raise ImportError.
+    monkeypatch.setitem(sys.modules, "anybreaker._demo_http", None)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--http"])
+
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("usage: anybreaker demo ")
+    assert "error: --http needs httpx, which is not installed" in error
+    assert "pip install 'anybreaker[httpx]'" in error

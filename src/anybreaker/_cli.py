@@ -65,7 +65,8 @@ def _probability(text: str) -> float:
     return value
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """Return the command's parser and the parser of its ``demo`` subcommand."""
     parser = argparse.ArgumentParser(
         prog="anybreaker",
         description="An asyncio-native circuit breaker, built on anyio.",
@@ -139,7 +140,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="call two local HTTP servers through the httpx transport "
         "(needs the httpx extra: pip install 'anybreaker[httpx]')",
     )
-    return parser
+    return parser, demo
 
 
 def _can_print_emoji() -> bool:
@@ -180,7 +181,7 @@ def _discard_stdout() -> None:
 
 
 def _run_command(argv: Sequence[str] | None) -> int:
-    parser = _build_parser()
+    parser, demo_parser = _build_parsers()
     args = parser.parse_args(argv)
     symbols = ASCII if args.ascii or not _can_print_emoji() else EMOJI
 
@@ -193,7 +194,7 @@ def _run_command(argv: Sequence[str] | None) -> int:
                 # httpx is an optional extra, so it is imported only here.
                 from ._demo_http import run_http_demo  # noqa: PLC0415
             except ImportError as exc:
-                parser.error(
+                demo_parser.error(
                     f"--http needs httpx, which is not installed ({exc}); "
                     "install it with: pip install 'anybreaker[httpx]'"
                 )
