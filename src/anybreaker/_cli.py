@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
 
@@ -199,31 +200,23 @@ def _run_command(argv: Sequence[str] | None) -> int:
                     "install it with: pip install 'anybreaker[httpx]'"
                 )
 
-            anyio.run(
-                lambda: run_http_demo(
-                    calls=args.calls,
-                    interval=args.interval,
-                    failure_rate=args.failure_rate,
-                    fail_max=args.fail_max,
-                    reset_timeout=args.reset_timeout,
-                    seed=args.seed,
-                    symbols=symbols,
-                    out=out,
-                )
-            )
+            demo: Callable[..., Awaitable[object]] = run_http_demo
         else:
-            anyio.run(
-                lambda: run_demo(
-                    calls=args.calls,
-                    interval=args.interval,
-                    failure_rate=args.failure_rate,
-                    fail_max=args.fail_max,
-                    reset_timeout=args.reset_timeout,
-                    seed=args.seed,
-                    symbols=symbols,
-                    out=out,
-                )
+            demo = run_demo
+
+        anyio.run(
+            functools.partial(
+                demo,
+                calls=args.calls,
+                interval=args.interval,
+                failure_rate=args.failure_rate,
+                fail_max=args.fail_max,
+                reset_timeout=args.reset_timeout,
+                seed=args.seed,
+                symbols=symbols,
+                out=out,
             )
+        )
     except KeyboardInterrupt:
         return 130
 
