@@ -406,7 +406,8 @@ class CircuitBreaker:
 
     # For integrations whose call settles later than it returns, such as an
     # HTTP response whose body is still to be read. Each admitted generation
-    # must be settled exactly once.
+    # must be settled exactly once: nothing checks it, and a second
+    # settlement would be counted again.
 
     async def _acquire(self) -> int:
         """Admit a call and return its generation, or raise CircuitOpenError."""
@@ -435,7 +436,7 @@ class CircuitBreaker:
             await self._after_error(exc, generation, open_for)
 
     def _settle_ignored(self, generation: int) -> None:
-        """Record that the call admitted in *generation* says nothing of health."""
+        """Record that the call admitted in *generation* reflects nothing of health."""
         self._release(generation)
 
     # -- admission -------------------------------------------------------------
@@ -448,7 +449,8 @@ class CircuitBreaker:
         rejection listeners must be notified.
 
         Raises:
-            CircuitOpenError: The call is rejected and nobody listens.
+            CircuitOpenError: The call is rejected and no listener overrides
+                `rejected`.
         """
         state = self._state
         if state is _OPEN:
@@ -539,7 +541,7 @@ class CircuitBreaker:
             settings.excludes and settings.is_excluded(exc)
         ):
             # Cancellation, KeyboardInterrupt, SystemExit, GeneratorExit and
-            # excluded errors say nothing about the dependency's health.
+            # excluded errors reflect nothing of the dependency's health.
             self._release(generation)
             return False
 

@@ -130,8 +130,8 @@ class Settings:
         """Return an equal instance that is already in use, or this one.
 
         Breakers keep a reference to their settings, so sharing equal ones
-        saves each breaker about 90 bytes. The table holds its values weakly
-        and keeps nothing alive.
+        saves each breaker about 90 bytes. The table references its values
+        weakly and keeps nothing alive.
         """
         key = (
             self.fail_max,
