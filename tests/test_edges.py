@@ -304,3 +304,73 @@ def test_open_error_fields_read_only() -> None:
         error.retry_after = 1.0  # type: ignore[misc]
 
     assert error.retry_after == 2.5
+
+
+# -- blocks settle their own admission ---------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_stale_block_leaves_trial_alone(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(fail_max=1, reset_timeout=1.0, clock=clock)
+
+    async def trial() -> AsyncIterator[None]:
+        async with breaker:
+            yield
+            raise UpstreamError("trial failed")
+
+    async with breaker:
+        await trip(breaker)
+        clock.advance(1.0)
+        steps = trial()
+        await steps.__anext__()
+
+    # The outer block was admitted while CLOSED, so its exit is stale.
+    assert breaker.state is HALF_OPEN
+
+    with pytest.raises(UpstreamError):
+        await steps.__anext__()
+
+    assert breaker.state is OPEN
+    assert breaker._blocks is None
+
+
+@pytest.mark.anyio
+async def test_generator_block_across_tasks(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(fail_max=1, reset_timeout=1.0, clock=clock)
+
+    async def items() -> AsyncIterator[int]:
+        async with breaker:
+            yield 1
+            yield 2
+
+    first = items()
+    await first.__anext__()
+    async with anyio.create_task_group() as group:
+        group.start_soon(first.aclose)
+
+    await trip(breaker)
+    clock.advance(1.0)
+    started: list[AsyncIterator[int]] = []
+
+    async def start_trial() -> None:
+        trial = items()
+        await trial.__anext__()
+        started.append(trial)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(start_trial)
+
+    await started[0].aclose()  # type: ignore[attr-defined]
+
+    assert breaker.state is HALF_OPEN
+    assert breaker._blocks is None
+    assert await breaker.call(succeed) == "ok"
+    assert breaker.state is CLOSED
+
+
+def test_open_error_keywords_and_arity() -> None:
+    error = CircuitOpenError(name="payments", state=OPEN, retry_after=2.5)
+
+    assert (error.name, error.state, error.retry_after) == ("payments", OPEN, 2.5)
+    with pytest.raises(TypeError):
+        CircuitOpenError("payments")  # type: ignore[call-arg]

@@ -26,6 +26,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 R = TypeVar("R")
 
+# Builds a CircuitOpenError without running its Python __init__; see there.
+_new_error = BaseException.__new__
+
 _CLOSED = CircuitState.CLOSED
 _OPEN = CircuitState.OPEN
 _HALF_OPEN = CircuitState.HALF_OPEN
@@ -361,46 +364,49 @@ class CircuitBreaker:
             await self._after_success(generation)
 
     def _exit_block(self, frame_id: int) -> int:
-        """Forget the innermost open block of this breaker; return its generation.
+        """Forget the open block that *frame_id* exits; return its generation.
 
-        The task's context finds the block when enter and exit run in one
-        task, even from different frames (contextlib.AsyncExitStack). The
-        frame finds it when they run in different tasks, as when trio closes
-        an abandoned async generator from a system task.
+        The frame running ``async with`` enters and exits its blocks, in
+        whichever task: trio, for one, closes an abandoned async generator
+        from a system task. Only when the exiting frame entered no block of
+        this breaker, as with contextlib.AsyncExitStack, does the task's
+        context name the block, by the frame that entered it.
         """
-        stack = _entered.get()
-        for index in range(len(stack) - 1, -1, -1):
-            if stack[index][0] is self:
-                _, generation, frame_id = stack[index]
-                _entered.set(stack[:index] + stack[index + 1 :])
-                break
-        else:
-            generation = -1
-
         blocks = self._blocks
         generations = None if blocks is None else blocks.get(frame_id)
-        if blocks is None or not generations:
-            if generation < 0:
-                raise RuntimeError(
-                    f"circuit breaker {self.name!r} was exited by a block that "
-                    "did not enter it; use 'async with breaker:' to enter and "
-                    "exit it"
-                )
-
+        if blocks is not None and generations:
+            # Blocks of one frame are nested, so the innermost exits first.
+            generation = generations.pop()
+            self._forget_block(blocks, frame_id, generations)
+            _drop_entered(self, generation, frame_id)
             return generation
 
-        if generation < 0:
-            generation = generations.pop()
-        else:
-            # Equal generations are interchangeable, so any one may go.
-            generations.remove(generation)
+        stack = _entered.get()
+        for index in range(len(stack) - 1, -1, -1):
+            breaker, generation, entered_by = stack[index]
+            if breaker is not self:
+                continue
 
+            # An entry whose block has exited in another task is stale.
+            generations = None if blocks is None else blocks.get(entered_by)
+            if blocks is not None and generations and generation in generations:
+                generations.remove(generation)
+                self._forget_block(blocks, entered_by, generations)
+                _entered.set(stack[:index] + stack[index + 1 :])
+                return generation
+
+        raise RuntimeError(
+            f"circuit breaker {self.name!r} was exited by a block that did not "
+            "enter it; use 'async with breaker:' to enter and exit it"
+        )
+
+    def _forget_block(
+        self, blocks: dict[int, list[int]], frame_id: int, generations: list[int]
+    ) -> None:
         if not generations:
             del blocks[frame_id]
             if not blocks:
                 self._blocks = None
-
-        return generation
 
     # -- settling calls by hand -------------------------------------------------
 
@@ -456,7 +462,7 @@ class CircuitBreaker:
         if state is _OPEN:
             remaining = self._open_until - self._settings.clock()
             if remaining > 0.0 and not self._hooks.rejected:
-                raise CircuitOpenError(self.name, _OPEN, remaining)
+                raise _new_error(CircuitOpenError, self.name, _OPEN, remaining)
 
             return -1
 
@@ -472,7 +478,7 @@ class CircuitBreaker:
         if self._hooks.rejected:
             return -1
 
-        raise CircuitOpenError(self.name, _HALF_OPEN, 0.0)
+        raise _new_error(CircuitOpenError, self.name, _HALF_OPEN, 0.0)
 
     async def _admit_slow(self) -> int:
         """Admit a call, committing OPEN -> HALF_OPEN when it is due."""
@@ -515,7 +521,7 @@ class CircuitBreaker:
 
     def _rejection(self) -> CircuitOpenError:
         if self._state is _HALF_OPEN:
-            return CircuitOpenError(self.name, _HALF_OPEN, 0.0)
+            return _new_error(CircuitOpenError, self.name, _HALF_OPEN, 0.0)
 
         remaining = self._open_until - self._settings.clock()
         # Written so that a NaN reading gives 0.0, as max() would not.
@@ -659,6 +665,16 @@ class CircuitBreaker:
         self._refresh_success_flag()
         logger.info("circuit breaker %r: %s -> %s", self.name, old, new)
         return old
+
+
+def _drop_entered(breaker: CircuitBreaker, generation: int, frame_id: int) -> None:
+    """Remove the innermost matching block from the task's context, if there."""
+    stack = _entered.get()
+    for index in range(len(stack) - 1, -1, -1):
+        entry = stack[index]
+        if entry[0] is breaker and entry[1] == generation and entry[2] == frame_id:
+            _entered.set(stack[:index] + stack[index + 1 :])
+            return
 
 
 def _is_async_callable(func: object) -> bool:

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ._state import CircuitState
 
 __all__ = ["CircuitOpenError"]
@@ -11,8 +9,7 @@ class CircuitOpenError(Exception):
     """A call was rejected because its circuit is open or its trial slots are taken.
 
     The protected function did not run. Each rejection raises a fresh instance.
-    It is built with positional arguments, ``CircuitOpenError(name, state,
-    retry_after)``, and its attributes are read-only.
+    Its attributes are read-only.
 
     Attributes:
         name: The breaker's name, or ``None`` when it has none.
@@ -23,17 +20,18 @@ class CircuitOpenError(Exception):
             what happens next.
     """
 
-    # The constructor is BaseException's own, which stores the arguments in
-    # args without running any Python code, and the attributes read them
-    # back: a rejection is a hot path, and most rejections are caught without
-    # their attributes ever being read. The message is built on demand too.
+    # The breaker builds its rejections with BaseException.__new__ alone,
+    # which stores the fields in args without running this __init__, because
+    # a rejection is a hot path. The message is built on demand.
     __slots__ = ()
 
-    if TYPE_CHECKING:
-        # Positional only, as BaseException's constructor takes no keywords.
-        def __init__(
-            self, name: str | None, state: CircuitState, retry_after: float, /
-        ) -> None: ...
+    def __init__(
+        self, name: str | None, state: CircuitState, retry_after: float
+    ) -> None:
+        # Exception's own __init__, not super(): in a subclass that also
+        # derives from another library's error, the next class in the MRO
+        # may take different arguments.
+        Exception.__init__(self, name, state, retry_after)
 
     @property
     def name(self) -> str | None:
