@@ -8,21 +8,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from anybreaker import CircuitBreaker, CircuitOpenError, CircuitState
+from support import UpstreamError, fail, succeed
 
 if TYPE_CHECKING:
     from conftest import FakeClock
-
-
-class UpstreamError(Exception):
-    pass
-
-
-async def succeed() -> str:
-    return "ok"
-
-
-async def fail() -> None:
-    raise UpstreamError("upstream failed")
 
 
 def test_clock_defaults_to_monotonic() -> None:

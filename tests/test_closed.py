@@ -5,23 +5,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from anybreaker import CircuitBreaker, CircuitState
+from support import UpstreamError, fail, succeed
 
 if TYPE_CHECKING:
     from conftest import FakeClock, Guard, RecordingListener
 
 pytestmark = pytest.mark.anyio
-
-
-class UpstreamError(Exception):
-    pass
-
-
-async def succeed() -> str:
-    return "ok"
-
-
-async def fail() -> None:
-    raise UpstreamError("upstream failed")
 
 
 async def fail_times(breaker: CircuitBreaker, guard: Guard, count: int) -> None:

@@ -8,11 +8,7 @@ from typing import Any
 import pytest
 
 from anybreaker import CircuitBreaker, CircuitState
-
-
-class UpstreamError(Exception):
-    pass
-
+from support import UpstreamError
 
 SENTINEL = object()
 

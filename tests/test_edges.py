@@ -17,6 +17,7 @@ from anybreaker import (
     CircuitOpenError,
     CircuitState,
 )
+from support import UpstreamError, fail, succeed
 
 if TYPE_CHECKING:
     from conftest import FakeClock
@@ -26,20 +27,8 @@ OPEN = CircuitState.OPEN
 HALF_OPEN = CircuitState.HALF_OPEN
 
 
-class UpstreamError(Exception):
-    pass
-
-
 class NotFoundError(Exception):
     pass
-
-
-async def fail() -> None:
-    raise UpstreamError("upstream failed")
-
-
-async def succeed() -> str:
-    return "ok"
 
 
 async def trip(breaker: CircuitBreaker) -> None:

@@ -8,23 +8,12 @@ import anyio
 import pytest
 
 from anybreaker import CircuitBreaker, CircuitOpenError, CircuitState
+from support import UpstreamError, fail, succeed
 
 if TYPE_CHECKING:
     from conftest import FakeClock, Guard, HeldCall, RecordingListener
 
 Hold = Callable[..., Awaitable["HeldCall"]]
-
-
-class UpstreamError(Exception):
-    pass
-
-
-async def succeed() -> str:
-    return "ok"
-
-
-async def fail() -> None:
-    raise UpstreamError("upstream failed")
 
 
 async def open_breaker(breaker: CircuitBreaker) -> None:

@@ -8,6 +8,7 @@ import anyio
 import pytest
 
 from anybreaker import CircuitBreaker, CircuitOpenError, CircuitState
+from support import UpstreamError, fail, open_then_wait, succeed
 
 if TYPE_CHECKING:
     from conftest import FakeClock, Guard, HeldCall, RecordingListener
@@ -15,10 +16,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.anyio
 
 Hold = Callable[..., Awaitable["HeldCall"]]
-
-
-class UpstreamError(Exception):
-    pass
 
 
 class NotFoundError(LookupError):
@@ -29,27 +26,11 @@ class AbortError(BaseException):
     """A BaseException subclass that is not an Exception, so never a failure."""
 
 
-async def succeed() -> str:
-    return "ok"
-
-
-async def fail() -> None:
-    raise UpstreamError("upstream failed")
-
-
 def raising(error: BaseException) -> Callable[[], Awaitable[None]]:
     async def raise_error() -> None:
         raise error
 
     return raise_error
-
-
-async def open_then_wait(breaker: CircuitBreaker, clock: FakeClock) -> None:
-    for _ in range(breaker.fail_max):
-        with pytest.raises(UpstreamError):
-            await breaker.call(fail)
-
-    clock.advance(breaker.reset_timeout)
 
 
 async def test_exclude_type_reraises(guard: Guard) -> None:

@@ -7,31 +7,12 @@ import anyio
 import pytest
 
 from anybreaker import CircuitBreaker, CircuitOpenError, CircuitState
+from support import UpstreamError, fail, open_then_wait, succeed
 
 if TYPE_CHECKING:
     from conftest import FakeClock, Guard, HeldCall
 
 Hold = Callable[..., Awaitable["HeldCall"]]
-
-
-class UpstreamError(Exception):
-    pass
-
-
-async def succeed() -> str:
-    return "ok"
-
-
-async def fail() -> None:
-    raise UpstreamError("upstream failed")
-
-
-async def open_then_wait(breaker: CircuitBreaker, clock: FakeClock) -> None:
-    for _ in range(breaker.fail_max):
-        with pytest.raises(UpstreamError):
-            await breaker.call(fail)
-
-    clock.advance(breaker.reset_timeout)
 
 
 # -- call() ------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import anyio
 import pytest
 
 from anybreaker import CircuitBreaker, CircuitOpenError, CircuitState
+from support import UpstreamError, fail, open_then_wait, succeed
 
 if TYPE_CHECKING:
     from conftest import AsyncRecordingListener, FakeClock, Guard, HeldCall
@@ -14,26 +15,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.anyio
 
 Hold = Callable[..., Awaitable["HeldCall"]]
-
-
-class UpstreamError(Exception):
-    pass
-
-
-async def succeed() -> str:
-    return "ok"
-
-
-async def fail() -> None:
-    raise UpstreamError("upstream failed")
-
-
-async def open_then_wait(breaker: CircuitBreaker, clock: FakeClock) -> None:
-    for _ in range(breaker.fail_max):
-        with pytest.raises(UpstreamError):
-            await breaker.call(fail)
-
-    clock.advance(breaker.reset_timeout)
 
 
 async def test_half_open_rejects_during_trial(

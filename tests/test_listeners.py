@@ -12,6 +12,7 @@ from anybreaker import (
     CircuitOpenError,
     CircuitState,
 )
+from support import UpstreamError, fail, succeed
 
 if TYPE_CHECKING:
     from conftest import FakeClock, Guard, RecordingListener
@@ -19,18 +20,6 @@ if TYPE_CHECKING:
 CLOSED = CircuitState.CLOSED
 OPEN = CircuitState.OPEN
 HALF_OPEN = CircuitState.HALF_OPEN
-
-
-class UpstreamError(Exception):
-    pass
-
-
-async def succeed() -> str:
-    return "ok"
-
-
-async def fail() -> None:
-    raise UpstreamError("upstream failed")
 
 
 @pytest.fixture(params=["sync", "async"])

@@ -30,6 +30,7 @@ from anybreaker import (
     CircuitOpenError,
     CircuitState,
 )
+from support import UpstreamError
 
 CLOSED = CircuitState.CLOSED
 OPEN = CircuitState.OPEN
@@ -41,10 +42,6 @@ OUTCOMES = ("success", "failure", "excluded", "cancel")
 # twice so that an open circuit often admits a trial at the next call.
 WAITS = st.sampled_from([RESET_TIMEOUT, 0.0, 2.5, RESET_TIMEOUT])
 GUARDS = ("call", "decorator", "async_with")
-
-
-class UpstreamError(Exception):
-    pass
 
 
 class IgnoredError(Exception):

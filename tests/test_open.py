@@ -5,19 +5,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from anybreaker import CircuitBreaker, CircuitOpenError, CircuitState
+from support import UpstreamError, fail
 
 if TYPE_CHECKING:
     from conftest import FakeClock, Guard, RecordingListener
 
 pytestmark = pytest.mark.anyio
-
-
-class UpstreamError(Exception):
-    pass
-
-
-async def fail() -> None:
-    raise UpstreamError("upstream failed")
 
 
 def return_state_of(breaker: CircuitBreaker) -> object:

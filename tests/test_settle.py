@@ -7,15 +7,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from anybreaker import CircuitBreaker, CircuitOpenError, CircuitState
+from support import UpstreamError
 
 if TYPE_CHECKING:
     from conftest import FakeClock, RecordingListener
 
 pytestmark = pytest.mark.anyio
-
-
-class UpstreamError(Exception):
-    pass
 
 
 async def open_then_wait(breaker: CircuitBreaker, clock: FakeClock) -> None:

@@ -7,6 +7,7 @@ import anyio
 import pytest
 
 from anybreaker import CircuitBreaker, CircuitOpenError, CircuitState
+from support import UpstreamError, fail, succeed
 
 if TYPE_CHECKING:
     from conftest import FakeClock, Guard, HeldCall, RecordingListener
@@ -18,18 +19,6 @@ Hold = Callable[..., Awaitable["HeldCall"]]
 CLOSED = CircuitState.CLOSED
 OPEN = CircuitState.OPEN
 HALF_OPEN = CircuitState.HALF_OPEN
-
-
-class UpstreamError(Exception):
-    pass
-
-
-async def succeed() -> str:
-    return "ok"
-
-
-async def fail() -> None:
-    raise UpstreamError("upstream failed")
 
 
 async def trip(breaker: CircuitBreaker) -> None:
