@@ -1,4 +1,4 @@
-"""What bounds rows 2 and 3: the cost of each step a guarded failure must take.
+"""Ladders that bound rows 2 and 3: the cost of each step of a guarded failure.
 
 Each ladder starts at the row's baseline, a raise-and-catch without a
 breaker, and adds one unavoidable step of anybreaker's path at a time. The

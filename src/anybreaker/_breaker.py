@@ -336,7 +336,7 @@ class CircuitBreaker:
 
     # NOTE: a block costs about 20x a bare await, against 2.45x for the
     # decorator, because it records its admission both in the task's context
-    # and by frame (see _exit_block); the decorator is the one for hot paths.
+    # and by frame (see _exit_block). Prefer the decorator on hot paths.
     async def __aenter__(self) -> Self:
         generation = self._closed_generation
         if generation < 0:
@@ -628,7 +628,7 @@ class CircuitBreaker:
 
     def _transition_lock(self) -> anyio.Lock:
         # An anyio lock belongs to the event loop that first used it. One that
-        # no task holds has no waiters either, so replacing it loses nothing
+        # no task has acquired has no waiters either, so replacing it loses nothing
         # and keeps the breaker usable across anyio.run() calls and backends.
         # fast_acquire skips the checkpoint of an uncontended acquire: the
         # critical sections never await, so there is nothing to yield for.

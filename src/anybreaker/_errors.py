@@ -49,9 +49,11 @@ class CircuitOpenError(Exception):
         return self.args[2]  # type: ignore[no-any-return]
 
     def __str__(self) -> str:
-        who = "circuit" if self.name is None else f"circuit {self.name!r}"
+        circuit = "circuit" if self.name is None else f"circuit {self.name!r}"
         detail = " with every trial permit taken" if self.state is _HALF_OPEN else ""
-        return f"{who} is {self.state}{detail}; retry after {self.retry_after:.3f} s"
+        return (
+            f"{circuit} is {self.state}{detail}; retry after {self.retry_after:.3f} s"
+        )
 
 
 _HALF_OPEN = CircuitState.HALF_OPEN

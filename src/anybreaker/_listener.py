@@ -50,7 +50,7 @@ class _Hooks:
 
     Breakers built from the same settings share one instance until a listener
     is added to or removed from one of them, so an idle breaker costs a
-    pointer here, and an event nobody listens to costs one truth test.
+    pointer here, and an event that no listener overrides costs one truth test.
     """
 
     __slots__ = ("failure", "listeners", "rejected", "state_change", "success")

@@ -18,7 +18,7 @@ __all__ = [
 
 
 class Outcome(enum.Enum):
-    """How the result of one request counts toward the health of its host."""
+    """The effect of one request's result on the health of its host."""
 
     #: The host responded correctly. While closed, this resets the failure count.
     SUCCESS = "success"
@@ -57,7 +57,7 @@ def default_classifier(
     `httpx.TransportError` or an `OSError`, except `httpx.PoolTimeout`,
     `httpx.LocalProtocolError` and `httpx.UnsupportedProtocol`, which are
     ignored. Every other exception is ignored as well, because a bug in an
-    inner transport says nothing about the host.
+    inner transport reflects nothing of the host's health.
 
     A custom classifier can call this function for the cases it does not
     handle itself.

@@ -28,8 +28,8 @@ class GuardedStream(httpx.AsyncByteStream):
     """
 
     # NOTE: wrapping a streamed body costs about 1.2 µs per response on
-    # CPython 3.11 (benchmarks/README.md, row 7); a wrapper that only forwards
-    # chunks already costs about 0.45 µs of it.
+    # CPython 3.11 (benchmarks/README.md, row 7). A wrapper that only forwards
+    # chunks already costs about 0.45 µs of that.
     __slots__ = (
         "_breaker",
         "_generation",
